@@ -1,0 +1,104 @@
+// Package snapshot holds livesnap's domain model (templates, jobs, file records), the ICE
+// validation rules for them, object-name expansion and the job state machine. It does no I/O.
+package snapshot
+
+import "time"
+
+// Job states, as ICE names them.
+const (
+	StatusInit    = "init"    // submitted, never started (stream absent or limit reached)
+	StatusPaused  = "paused"  // stopped by a command
+	StatusStarted = "started" // capturing (or reconnecting to its stream)
+)
+
+// Template types.
+const (
+	TypeCustom = "custom"
+	TypeSystem = "system"
+)
+
+// Template is a reusable set of capture settings.
+type Template struct {
+	AccountID       int64
+	ID              string
+	Name            string
+	Type            string
+	TimeInterval    int // seconds
+	OverwriteFormat string
+	SequenceFormat  string
+	CreateTime      time.Time
+	LastModified    time.Time
+}
+
+// StreamInput says where a job pulls its live stream from.
+type StreamInput struct {
+	Type string `json:"Type"`
+	URL  string `json:"Url"`
+}
+
+// SnapshotOutput says where a job writes its images.
+type SnapshotOutput struct {
+	StorageType string `json:"StorageType"`
+	Endpoint    string `json:"Endpoint"`
+	Bucket      string `json:"Bucket"`
+}
+
+// Job is one live stream being snapshotted. It copies its template's values at submit time
+// (spec 13.3), so later template changes never alter a running job.
+type Job struct {
+	AccountID       int64
+	ID              string
+	Name            string
+	TemplateID      string
+	TemplateName    string
+	TimeInterval    int
+	OverwriteFormat string
+	SequenceFormat  string
+	Status          string
+	Input           StreamInput
+	Output          SnapshotOutput
+	CallbackURL     string
+	CreateTime      time.Time
+	LastModified    time.Time
+	// Generation grows with every start or restart; a runner rebuilds its pipeline when it changes.
+	Generation int64
+}
+
+// File is the record of one stored snapshot object.
+type File struct {
+	AccountID  int64
+	JobID      string
+	Endpoint   string
+	Bucket     string
+	Object     string
+	CreateTime time.Time // millisecond precision; CreateTimestamp on the wire
+	IsOverlay  bool
+}
+
+// TimeLayout is ICE's UTC timestamp format (second precision).
+const TimeLayout = "2006-01-02T15:04:05Z"
+
+// TimeLayoutMillis is the millisecond form livesnap also emits and accepts (spec 13.5).
+const TimeLayoutMillis = "2006-01-02T15:04:05.000Z"
+
+// FormatTime renders t in ICE's layout.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// FormatCursorTime renders t with milliseconds when it has any, so a paging cursor is exact.
+func FormatCursorTime(t time.Time) string {
+	t = t.UTC()
+	if t.Nanosecond()/int(time.Millisecond) == 0 {
+		return t.Format(TimeLayout)
+	}
+	return t.Format(TimeLayoutMillis)
+}
+
+// ParseTime accepts ICE's layout and the millisecond form.
+func ParseTime(s string) (time.Time, bool) {
+	for _, layout := range []string{TimeLayout, TimeLayoutMillis} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
