@@ -18,7 +18,18 @@ type Account struct {
 	Disabled       bool
 	ServiceEnabled bool
 	JobLimit       int
+	// CallbackSecret signs the account's callbacks (X-Livesnap-Signature).
+	CallbackSecret string
 	CreateTime     time.Time
+}
+
+// NewCallbackSecret returns a fresh random callback signing secret.
+func NewCallbackSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b)
 }
 
 // AccessKey is an access key pair of an account, with the actions it may call.

@@ -139,3 +139,18 @@ func CheckObjectName(name string) error {
 	}
 	return nil
 }
+
+// CheckBucket applies the OSS/S3 bucket naming rules: 3 to 63 characters, lowercase letters,
+// digits and hyphens, starting and ending with a letter or digit.
+func CheckBucket(b string) error {
+	if len(b) < 3 || len(b) > 63 {
+		return fmt.Errorf("bucket name must be 3 to 63 characters")
+	}
+	for i, r := range b {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' && i > 0 && i < len(b)-1
+		if !ok {
+			return fmt.Errorf("bucket name may hold only lowercase letters, digits and inner hyphens")
+		}
+	}
+	return nil
+}

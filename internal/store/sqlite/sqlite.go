@@ -135,10 +135,13 @@ func (s *DB) CreateAccount(ctx context.Context, a auth.Account) (auth.Account, e
 	if a.CreateTime.IsZero() {
 		a.CreateTime = time.Now()
 	}
+	if a.CallbackSecret == "" {
+		a.CallbackSecret = auth.NewCallbackSecret()
+	}
 	// Account ids look like Alibaba Cloud UserIds: large numbers, not 1, 2, 3.
-	res, err := s.db.ExecContext(ctx, `INSERT INTO accounts (id, disabled, service_enabled, job_limit, create_ms)
-		VALUES (COALESCE(NULLIF(?, 0), (SELECT COALESCE(MAX(id), 1000000000000000) + 1 FROM accounts)), ?, ?, ?, ?)`,
-		a.ID, a.Disabled, a.ServiceEnabled, a.JobLimit, ms(a.CreateTime))
+	res, err := s.db.ExecContext(ctx, `INSERT INTO accounts (id, disabled, service_enabled, job_limit, callback_secret, create_ms)
+		VALUES (COALESCE(NULLIF(?, 0), (SELECT COALESCE(MAX(id), 1000000000000000) + 1 FROM accounts)), ?, ?, ?, ?, ?)`,
+		a.ID, a.Disabled, a.ServiceEnabled, a.JobLimit, a.CallbackSecret, ms(a.CreateTime))
 	if err != nil {
 		return a, err
 	}
@@ -150,8 +153,8 @@ func (s *DB) CreateAccount(ctx context.Context, a auth.Account) (auth.Account, e
 func (s *DB) GetAccount(ctx context.Context, id int64) (auth.Account, error) {
 	a := auth.Account{ID: id}
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT disabled, service_enabled, job_limit, create_ms FROM accounts WHERE id = ?`, id).
-		Scan(&a.Disabled, &a.ServiceEnabled, &a.JobLimit, &created)
+	err := s.db.QueryRowContext(ctx, `SELECT disabled, service_enabled, job_limit, callback_secret, create_ms FROM accounts WHERE id = ?`, id).
+		Scan(&a.Disabled, &a.ServiceEnabled, &a.JobLimit, &a.CallbackSecret, &created)
 	a.CreateTime = fromMs(created)
 	return a, notFound(err)
 }
@@ -321,10 +324,29 @@ func (s *DB) NextSequence(ctx context.Context, jobID string) (int64, error) {
 	return seq, notFound(err)
 }
 
-// RecordFiles implements store.Store.
-func (s *DB) RecordFiles(ctx context.Context, files []snapshot.File) error {
+// RecordCapture implements store.Store.
+func (s *DB) RecordCapture(ctx context.Context, c store.Capture) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, f := range files {
+		var account int64
+		err := tx.QueryRowContext(ctx, `SELECT account_id FROM jobs WHERE id = ? AND status = ? AND generation = ?`,
+			c.JobID, snapshot.StatusStarted, c.Generation).Scan(&account)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrConflict
+		}
+		if err != nil {
+			return err
+		}
+		now := ms(time.Now())
+		for _, cb := range c.Callbacks {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (account_id, job_id, url, body, next_attempt_ms, create_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+				account, c.JobID, cb.URL, cb.Body, now, now); err != nil {
+				return err
+			}
+		}
+		for _, f := range c.Files {
+			if f.JobID != c.JobID {
+				return fmt.Errorf("record for job %s in a capture of job %s", f.JobID, c.JobID)
+			}
 			if f.IsOverlay {
 				// The overwrite record only moves forward in time (a late writer never rewinds it).
 				_, err := tx.ExecContext(ctx, `INSERT INTO files (account_id, job_id, endpoint, bucket, object, create_ms, is_overlay)

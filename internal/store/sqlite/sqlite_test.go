@@ -1,6 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/livesnap/livesnap/internal/auth"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,4 +44,49 @@ func TestFileIsPrivateAndMigrationsAreIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+}
+
+func TestConformanceWithSealedSecrets(t *testing.T) {
+	sealer, err := auth.NewSealer("test-master-key-0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db, err := Open(filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return store.WithSealedSecrets(db, sealer)
+	})
+}
+
+func TestSecretsAreNotStoredPlainWithAMasterKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := auth.NewSealer("test-master-key-0123456789")
+	s := store.WithSealedSecrets(db, sealer)
+	ctx := context.Background()
+	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	if err := s.CreateAccessKey(ctx, auth.AccessKey{ID: "LTAIx", AccountID: a.ID, Secret: "very-plain-secret", Policy: auth.FullAccess}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, _ := os.ReadFile(path)
+	wal, _ := os.ReadFile(path + "-wal")
+	if bytes.Contains(raw, []byte("very-plain-secret")) || bytes.Contains(wal, []byte("very-plain-secret")) {
+		t.Fatal("the secret is in the state file in plain text")
+	}
+	db, _ = Open(path)
+	defer db.Close()
+	if _, err := store.WithSealedSecrets(db, nil).GetAccessKey(ctx, "LTAIx"); !errors.Is(err, auth.ErrSealed) {
+		t.Fatalf("reading a sealed secret without the master key: %v", err)
+	}
+	k, err := store.WithSealedSecrets(db, sealer).GetAccessKey(ctx, "LTAIx")
+	if err != nil || k.Secret != "very-plain-secret" {
+		t.Fatalf("with the master key: %q %v", k.Secret, err)
+	}
 }

@@ -22,6 +22,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("JobLimitIsAtomic", func(t *testing.T) { testJobLimit(t, open(t)) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, open(t)) })
 	t.Run("SequenceNeverRepeats", func(t *testing.T) { testSequence(t, open(t)) })
+	t.Run("ListsAndUpdates", func(t *testing.T) { testLists(t, open(t)) })
+	t.Run("DeleteFiles", func(t *testing.T) { testDeleteFiles(t, open(t)) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
+	t.Run("Runtime", func(t *testing.T) { testRuntime(t, open(t)) })
 }
 
 var ctx = context.Background()
@@ -63,6 +67,33 @@ func testAccounts(t *testing.T, s store.Store) {
 	if _, err := s.GetAccessKey(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing key: %v", err)
 	}
+	must(t, s.CreateAccessKey(ctx, auth.AccessKey{ID: "k2", AccountID: b.ID, Secret: "s2", Policy: auth.FullAccess}))
+	keys, err := s.ListAccessKeys(ctx, a.ID)
+	must(t, err)
+	if len(keys) != 1 || keys[0].ID != "k1" {
+		t.Fatalf("keys of a: %+v", keys)
+	}
+	keys, err = s.ListAccessKeys(ctx, 0)
+	must(t, err)
+	if len(keys) != 2 {
+		t.Fatalf("all keys: %+v", keys)
+	}
+	must(t, s.SetAccessKeyDisabled(ctx, "k1", true))
+	if k, _ := s.GetAccessKey(ctx, "k1"); !k.Disabled {
+		t.Fatal("key not disabled")
+	}
+	must(t, s.DeleteAccessKey(ctx, "k1"))
+	if err := s.DeleteAccessKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	a.Disabled, a.ServiceEnabled, a.JobLimit = true, false, 7
+	must(t, s.UpdateAccount(ctx, a))
+	if got, _ := s.GetAccount(ctx, a.ID); !got.Disabled || got.ServiceEnabled || got.JobLimit != 7 {
+		t.Fatalf("updated account: %+v", got)
+	}
+	if err := s.UpdateAccount(ctx, auth.Account{ID: 12345}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update of a missing account: %v", err)
+	}
 }
 
 func testNonces(t *testing.T, s store.Store) {
@@ -90,8 +121,8 @@ func newJob(t *testing.T, s store.Store, account int64, id string) snapshot.Job 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	j := snapshot.Job{AccountID: account, ID: id, Name: "job " + id, TemplateID: "tpl", TemplateName: "T",
 		TimeInterval: 5, SequenceFormat: "{JobId}/{Sequence}.jpg", OverwriteFormat: "{JobId}.jpg", Status: snapshot.StatusInit,
-		Input:  snapshot.StreamInput{Type: "rtmp", URL: "rtmp://127.0.0.1/live/" + id},
-		Output: snapshot.SnapshotOutput{StorageType: "oss", Endpoint: "oss-cn-shanghai.aliyuncs.com", Bucket: "b"},
+		Input:       snapshot.StreamInput{Type: "rtmp", URL: "rtmp://127.0.0.1/live/" + id},
+		Output:      snapshot.SnapshotOutput{StorageType: "oss", Endpoint: "oss-cn-shanghai.aliyuncs.com", Bucket: "b"},
 		CallbackURL: "http://127.0.0.1/cb", CreateTime: now, LastModified: now}
 	must(t, s.CreateJob(ctx, j))
 	return j
@@ -181,13 +212,21 @@ func testFiles(t *testing.T, s store.Store) {
 	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
 	b, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
 	newJob(t, s, a.ID, "job-f")
+	rec := func(files ...snapshot.File) error {
+		return s.RecordCapture(ctx, store.Capture{JobID: "job-f", Generation: 1, Files: files})
+	}
+	if err := rec(snapshot.File{AccountID: a.ID, JobID: "job-f", Object: "x.jpg", CreateTime: time.Now()}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a job that is not started must refuse records, got %v", err)
+	}
+	_, err := s.SetJobStatus(ctx, a.ID, "job-f", snapshot.StatusInit, snapshot.StatusStarted, true, 0, time.Now())
+	must(t, err)
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 5; i++ {
 		at := base.Add(time.Duration(i) * 1500 * time.Millisecond)
-		must(t, s.RecordFiles(ctx, []snapshot.File{
-			{AccountID: a.ID, JobID: "job-f", Endpoint: "e", Bucket: "b", Object: fmt.Sprintf("s/%d.jpg", i), CreateTime: at},
-			{AccountID: a.ID, JobID: "job-f", Endpoint: "e", Bucket: "b", Object: "o.jpg", CreateTime: at, IsOverlay: true},
-		}))
+		must(t, rec(
+			snapshot.File{AccountID: a.ID, JobID: "job-f", Endpoint: "e", Bucket: "b", Object: fmt.Sprintf("s/%d.jpg", i), CreateTime: at},
+			snapshot.File{AccountID: a.ID, JobID: "job-f", Endpoint: "e", Bucket: "b", Object: "o.jpg", CreateTime: at, IsOverlay: true},
+		))
 	}
 	all, err := s.ListFiles(ctx, store.FileQuery{AccountID: a.ID, JobID: "job-f", Start: base, End: base.Add(time.Hour), Limit: 100})
 	must(t, err)
@@ -199,7 +238,13 @@ func testFiles(t *testing.T, s store.Store) {
 		t.Fatalf("overlay record must carry the latest capture time: %+v", all)
 	}
 	// The overlay record never moves back in time.
-	must(t, s.RecordFiles(ctx, []snapshot.File{{AccountID: a.ID, JobID: "job-f", Endpoint: "e", Bucket: "b", Object: "o.jpg", CreateTime: base, IsOverlay: true}}))
+	must(t, rec(snapshot.File{AccountID: a.ID, JobID: "job-f", Endpoint: "e", Bucket: "b", Object: "o.jpg", CreateTime: base, IsOverlay: true}))
+	// A replaced pipeline (older generation) cannot write.
+	_, err = s.SetJobStatus(ctx, a.ID, "job-f", snapshot.StatusStarted, snapshot.StatusStarted, true, 0, time.Now())
+	must(t, err)
+	if err := rec(snapshot.File{AccountID: a.ID, JobID: "job-f", Object: "late.jpg", CreateTime: base.Add(time.Minute)}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("an old generation must be fenced off, got %v", err)
+	}
 	desc, err := s.ListFiles(ctx, store.FileQuery{AccountID: a.ID, JobID: "job-f", Start: base, End: base.Add(time.Hour), Limit: 2, Desc: true})
 	must(t, err)
 	if len(desc) != 2 || !desc[0].IsOverlay || desc[1].Object != "s/4.jpg" || !desc[1].CreateTime.Equal(base.Add(6*time.Second)) {
@@ -248,5 +293,191 @@ func testSequence(t *testing.T, s store.Store) {
 	}
 	if _, err := s.NextSequence(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown job: %v", err)
+	}
+}
+
+func testLists(t *testing.T, s store.Store) {
+	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	b, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 5; i++ {
+		at := base.Add(time.Duration(i) * time.Minute)
+		must(t, s.CreateTemplate(ctx, snapshot.Template{AccountID: a.ID, ID: fmt.Sprintf("t%d", i), Name: fmt.Sprintf("name_%d%%", i),
+			Type: snapshot.TypeCustom, TimeInterval: 5, SequenceFormat: "{Sequence}.jpg", CreateTime: at, LastModified: at}))
+	}
+	must(t, s.CreateTemplate(ctx, snapshot.Template{AccountID: b.ID, ID: "tb", Name: "name_b", Type: snapshot.TypeCustom, TimeInterval: 5, SequenceFormat: "{Sequence}.jpg", CreateTime: base, LastModified: base}))
+	list, total, err := s.ListTemplates(ctx, store.TemplateQuery{AccountID: a.ID, Page: store.Page{Limit: 2, Desc: true}})
+	must(t, err)
+	if total != 5 || len(list) != 2 || list[0].ID != "t4" || list[1].ID != "t3" {
+		t.Fatalf("first page desc: total %d %+v", total, list)
+	}
+	list, _, err = s.ListTemplates(ctx, store.TemplateQuery{AccountID: a.ID, Page: store.Page{Offset: 4, Limit: 2}})
+	must(t, err)
+	if len(list) != 1 || list[0].ID != "t4" {
+		t.Fatalf("last page asc: %+v", list)
+	}
+	// LIKE wildcards in a keyword are literal.
+	list, total, err = s.ListTemplates(ctx, store.TemplateQuery{AccountID: a.ID, Keyword: "_3%", Page: store.Page{Limit: 10}})
+	must(t, err)
+	if total != 1 || list[0].ID != "t3" {
+		t.Fatalf("keyword: %d %+v", total, list)
+	}
+	list, total, err = s.ListTemplates(ctx, store.TemplateQuery{AccountID: a.ID, IDs: []string{"t1", "t2", "tb"}, Page: store.Page{Limit: 10}})
+	must(t, err)
+	if total != 2 {
+		t.Fatalf("ids (another account's excluded): %d %+v", total, list)
+	}
+	tpl := list[0]
+	tpl.Name, tpl.TimeInterval, tpl.LastModified = "renamed", 10, base.Add(time.Hour)
+	must(t, s.UpdateTemplate(ctx, tpl))
+	got, _ := s.GetTemplate(ctx, a.ID, tpl.ID)
+	if got.Name != "renamed" || got.TimeInterval != 10 || !got.LastModified.Equal(base.Add(time.Hour)) || !got.CreateTime.Equal(tpl.CreateTime) {
+		t.Fatalf("updated template: %+v", got)
+	}
+	tpl.AccountID = b.ID
+	if err := s.UpdateTemplate(ctx, tpl); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update across accounts: %v", err)
+	}
+	if err := s.DeleteTemplate(ctx, b.ID, "t1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete across accounts: %v", err)
+	}
+	must(t, s.DeleteTemplate(ctx, a.ID, "t1"))
+	if err := s.DeleteTemplate(ctx, a.ID, "t1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+
+	for i := 0; i < 4; i++ {
+		j := newJob(t, s, a.ID, fmt.Sprintf("job%d", i))
+		_ = j
+	}
+	newJob(t, s, b.ID, "jobb")
+	_, err = s.SetJobStatus(ctx, a.ID, "job2", snapshot.StatusInit, snapshot.StatusStarted, true, 0, time.Now())
+	must(t, err)
+	now := time.Now()
+	jobs, total, err := s.ListJobs(ctx, store.JobQuery{AccountID: a.ID, Start: now.Add(-time.Hour), End: now.Add(time.Hour), Page: store.Page{Limit: 10}})
+	must(t, err)
+	if total != 4 || len(jobs) != 4 {
+		t.Fatalf("jobs: %d %+v", total, jobs)
+	}
+	jobs, total, err = s.ListJobs(ctx, store.JobQuery{AccountID: a.ID, Status: snapshot.StatusStarted, Start: now.Add(-time.Hour), End: now.Add(time.Hour), Page: store.Page{Limit: 10}})
+	must(t, err)
+	if total != 1 || jobs[0].ID != "job2" {
+		t.Fatalf("started jobs: %d %+v", total, jobs)
+	}
+	_, total, err = s.ListJobs(ctx, store.JobQuery{AccountID: a.ID, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Page: store.Page{Limit: 10}})
+	must(t, err)
+	if total != 0 {
+		t.Fatalf("window must filter on CreateTime: %d", total)
+	}
+	jobs, _, err = s.ListJobs(ctx, store.JobQuery{AccountID: a.ID, Keyword: "job1", Start: now.Add(-time.Hour), End: now.Add(time.Hour), Page: store.Page{Limit: 10}})
+	must(t, err)
+	if len(jobs) != 1 || jobs[0].ID != "job1" {
+		t.Fatalf("keyword: %+v", jobs)
+	}
+}
+
+func testDeleteFiles(t *testing.T, s store.Store) {
+	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	b, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	newJob(t, s, a.ID, "jd")
+	_, err := s.SetJobStatus(ctx, a.ID, "jd", snapshot.StatusInit, snapshot.StatusStarted, true, 0, time.Now())
+	must(t, err)
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 3; i++ {
+		at := base.Add(time.Duration(i) * time.Second)
+		must(t, s.RecordCapture(ctx, store.Capture{JobID: "jd", Generation: 1, Files: []snapshot.File{
+			{AccountID: a.ID, JobID: "jd", Endpoint: "e", Bucket: "b", Object: fmt.Sprintf("s/%d.jpg", i), CreateTime: at},
+			{AccountID: a.ID, JobID: "jd", Endpoint: "e", Bucket: "b", Object: "o.jpg", CreateTime: at, IsOverlay: true},
+		}}))
+	}
+	del, overlay, err := s.DeleteFiles(ctx, b.ID, "jd", []time.Time{base})
+	must(t, err)
+	if len(del) != 0 || overlay {
+		t.Fatal("another account deleted records")
+	}
+	del, overlay, err = s.DeleteFiles(ctx, a.ID, "jd", []time.Time{base, base.Add(time.Hour)})
+	must(t, err)
+	if len(del) != 1 || del[0].Object != "s/0.jpg" || overlay {
+		t.Fatalf("deleted %+v overlay %v", del, overlay)
+	}
+	// Delete the last sequence record; then only the overwrite record is at that instant.
+	_, _, err = s.DeleteFiles(ctx, a.ID, "jd", []time.Time{base.Add(2 * time.Second)})
+	must(t, err)
+	del, overlay, err = s.DeleteFiles(ctx, a.ID, "jd", []time.Time{base.Add(2 * time.Second)})
+	must(t, err)
+	if len(del) != 0 || !overlay {
+		t.Fatalf("an instant with only the overwrite record: %+v %v", del, overlay)
+	}
+	left, _ := s.ListFiles(ctx, store.FileQuery{AccountID: a.ID, JobID: "jd", Start: base, End: base.Add(time.Hour), Limit: 10})
+	if len(left) != 2 || left[0].Object != "s/1.jpg" || !left[1].IsOverlay {
+		t.Fatalf("left: %+v", left)
+	}
+}
+
+func testOutbox(t *testing.T, s store.Store) {
+	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	acct, _ := s.GetAccount(ctx, a.ID)
+	if len(acct.CallbackSecret) < 32 {
+		t.Fatalf("accounts get a callback secret: %q", acct.CallbackSecret)
+	}
+	newJob(t, s, a.ID, "jo")
+	_, err := s.SetJobStatus(ctx, a.ID, "jo", snapshot.StatusInit, snapshot.StatusStarted, true, 0, time.Now())
+	must(t, err)
+	// A fenced-off capture queues nothing.
+	err = s.RecordCapture(ctx, store.Capture{JobID: "jo", Generation: 7, Callbacks: []store.Callback{{URL: "http://x/cb", Body: []byte("{}")}}})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale generation: %v", err)
+	}
+	must(t, s.RecordCapture(ctx, store.Capture{JobID: "jo", Generation: 1,
+		Files:     []snapshot.File{{AccountID: a.ID, JobID: "jo", Endpoint: "e", Bucket: "b", Object: "1.jpg", CreateTime: time.Now()}},
+		Callbacks: []store.Callback{{URL: "http://x/cb", Body: []byte(`{"n":1}`)}, {URL: "http://x/cb", Body: []byte(`{"n":2}`)}}}))
+	now := time.Now()
+	got, err := s.ClaimCallbacks(ctx, now, 10, time.Minute)
+	must(t, err)
+	if len(got) != 2 || string(got[0].Body) != `{"n":1}` || got[0].Secret != acct.CallbackSecret || got[0].AccountID != a.ID || got[0].JobID != "jo" {
+		t.Fatalf("claimed %+v", got)
+	}
+	again, err := s.ClaimCallbacks(ctx, now, 10, time.Minute)
+	must(t, err)
+	if len(again) != 0 {
+		t.Fatalf("claimed twice within the lease: %+v", again)
+	}
+	must(t, s.CallbackDone(ctx, got[0].ID, now, false, ""))
+	must(t, s.CallbackRetry(ctx, got[1].ID, now.Add(time.Second), "HTTP 500"))
+	later, err := s.ClaimCallbacks(ctx, now.Add(2*time.Second), 10, time.Minute)
+	must(t, err)
+	if len(later) != 1 || later[0].ID != got[1].ID || later[0].Attempts != 1 {
+		t.Fatalf("retry: %+v", later)
+	}
+	must(t, s.CallbackDone(ctx, later[0].ID, now, true, "gave up"))
+	if left, _ := s.ClaimCallbacks(ctx, now.Add(time.Hour), 10, time.Minute); len(left) != 0 {
+		t.Fatalf("done callbacks come back: %+v", left)
+	}
+	// An expired lease (a dispatcher died) makes a callback due again.
+	must(t, s.RecordCapture(ctx, store.Capture{JobID: "jo", Generation: 1, Callbacks: []store.Callback{{URL: "http://x/cb", Body: []byte(`{"n":3}`)}}}))
+	first, _ := s.ClaimCallbacks(ctx, now.Add(time.Hour), 10, time.Minute)
+	second, _ := s.ClaimCallbacks(ctx, now.Add(time.Hour+2*time.Minute), 10, time.Minute)
+	if len(first) != 1 || len(second) != 1 || first[0].ID != second[0].ID {
+		t.Fatalf("lease expiry: %+v %+v", first, second)
+	}
+}
+
+func testRuntime(t *testing.T, s store.Store) {
+	if _, err := s.GetJobRuntime(ctx, "none"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing runtime: %v", err)
+	}
+	at := time.Date(2024, 1, 1, 0, 0, 5, 0, time.UTC)
+	r := store.JobRuntime{JobID: "j", Generation: 2, RunState: "capturing", LastSnapshot: at, Snapshots: 3, Misses: 1, Updated: at}
+	must(t, s.SetJobRuntime(ctx, r))
+	// An older generation's late report does not overwrite the newer one.
+	must(t, s.SetJobRuntime(ctx, store.JobRuntime{JobID: "j", Generation: 1, RunState: "stalled", Updated: at}))
+	got, err := s.GetJobRuntime(ctx, "j")
+	must(t, err)
+	if got != r {
+		t.Fatalf("runtime %+v, want %+v", got, r)
+	}
+	must(t, s.SetJobRuntime(ctx, store.JobRuntime{JobID: "j", Generation: 3, RunState: "connecting", Updated: at}))
+	if got, _ := s.GetJobRuntime(ctx, "j"); got.RunState != "connecting" || !got.LastSnapshot.IsZero() {
+		t.Fatalf("new generation: %+v", got)
 	}
 }

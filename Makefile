@@ -1,0 +1,37 @@
+# The README's commands. `make run` and `make test` install what is missing first.
+GO       ?= go
+BIN      := bin/livesnap
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: deps build run demo test test-short fuzz bench clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/livesnap
+
+# Run the service on its embedded defaults: SQLite + ./data, API on 127.0.0.1:8080.
+run: build
+	./$(BIN) serve
+
+# Publish the sample clip as a live RTMP stream and snapshot it end to end.
+demo: build
+	@bash scripts/demo.sh
+
+# Every test: vet, the race detector, the end-to-end stories, and a short fuzz pass.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -timeout 40m ./...
+	@$(MAKE) --no-print-directory fuzz
+
+test-short: deps
+	$(GO) test -short ./...
+
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME) ./internal/snapshot/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,278 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/livesnap/livesnap/internal/rpc"
+	"github.com/livesnap/livesnap/internal/snapshot"
+	"github.com/livesnap/livesnap/internal/store"
+)
+
+const maxURLLength = 255
+
+func (s *Service) submitJob(ctx context.Context, call *rpc.Call) (any, error) {
+	p := params{call.Params}
+	name, err := p.required("JobName", maxNameLength)
+	if err != nil {
+		return nil, err
+	}
+	templateID, err := p.required("TemplateId", 128)
+	if err != nil {
+		return nil, err
+	}
+	var in snapshot.StreamInput
+	if err := p.object("StreamInput", &in, "Type", "Url"); err != nil {
+		return nil, err
+	}
+	if err := s.validateInput(in); err != nil {
+		return nil, err
+	}
+	var out snapshot.SnapshotOutput
+	if err := p.object("SnapshotOutput", &out, "StorageType", "Endpoint", "Bucket"); err != nil {
+		return nil, err
+	}
+	if err := s.validateOutput(out); err != nil {
+		return nil, err
+	}
+	callback, err := p.str("CallbackUrl", maxURLLength)
+	if err != nil {
+		return nil, err
+	}
+	if callback != "" {
+		u, err := url.Parse(callback)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return nil, rpc.InvalidParameter("CallbackUrl must be an http:// or https:// URL without user information")
+		}
+		if err := s.checkHost(u.Hostname()); err != nil {
+			return nil, rpc.InvalidParameter("CallbackUrl: %s", err.Error())
+		}
+	}
+	acct := account(call)
+	t, err := s.Store.GetTemplate(ctx, acct, templateID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errTemplateNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	j := snapshot.Job{AccountID: acct, ID: newID(), Name: name, TemplateID: t.ID, TemplateName: t.Name,
+		TimeInterval: t.TimeInterval, OverwriteFormat: t.OverwriteFormat, SequenceFormat: t.SequenceFormat,
+		Status: snapshot.StatusInit, Input: in, Output: out, CallbackURL: callback, CreateTime: now, LastModified: now}
+	if err := s.Store.CreateJob(ctx, j); err != nil {
+		return nil, err
+	}
+	// ICE starts a job at once when its stream is live; a dead stream or a full account leaves
+	// it in init, and submit still succeeds (spec 13.2).
+	if err := s.start(ctx, call, j, snapshot.StatusInit); err != nil {
+		s.logger().Info("submitted job not started", "job", j.ID, "reason", err.Error())
+	}
+	return struct{ JobId string }{j.ID}, nil
+}
+
+// validateInput checks StreamInput: a supported type and a URL of that protocol.
+func (s *Service) validateInput(in snapshot.StreamInput) error {
+	if in.Type == "" {
+		return rpc.MissingParameter("StreamInput.Type")
+	}
+	if !slices.Contains(s.StreamTypes, in.Type) {
+		return rpc.InvalidParameter("StreamInput.Type must be one of %s", strings.Join(s.StreamTypes, ", "))
+	}
+	if in.URL == "" {
+		return rpc.MissingParameter("StreamInput.Url")
+	}
+	if len(in.URL) > maxURLLength {
+		return rpc.InvalidParameter("StreamInput.Url is longer than %d characters", maxURLLength)
+	}
+	u, err := url.Parse(in.URL)
+	if err != nil || u.Host == "" || strings.ContainsAny(in.URL, " \t\r\n") {
+		return rpc.InvalidParameter("StreamInput.Url is not a valid URL")
+	}
+	schemes := map[string][]string{"rtmp": {"rtmp", "rtmps"}}[in.Type]
+	if len(schemes) > 0 && !slices.Contains(schemes, u.Scheme) {
+		return rpc.InvalidParameter("StreamInput.Url must start with %s:// for Type %s", schemes[0], in.Type)
+	}
+	if err := s.checkHost(u.Hostname()); err != nil {
+		return rpc.InvalidParameter("StreamInput.Url: %s", err.Error())
+	}
+	return nil
+}
+
+// checkHost refuses a literal IP address the network policy forbids, so the user learns at
+// once; host names are checked on their resolved addresses when livesnap connects.
+func (s *Service) checkHost(host string) error {
+	if s.NetPolicy == nil {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return s.NetPolicy.Check(ip)
+	}
+	return nil
+}
+
+// validateOutput checks SnapshotOutput: a supported storage type, an endpoint host, a bucket.
+func (s *Service) validateOutput(out snapshot.SnapshotOutput) error {
+	switch {
+	case out.StorageType == "":
+		return rpc.MissingParameter("SnapshotOutput.StorageType")
+	case !slices.Contains(s.StorageTypes, out.StorageType):
+		return rpc.InvalidParameter("SnapshotOutput.StorageType must be one of %s", strings.Join(s.StorageTypes, ", "))
+	case out.Endpoint == "":
+		return rpc.MissingParameter("SnapshotOutput.Endpoint")
+	case out.Bucket == "":
+		return rpc.MissingParameter("SnapshotOutput.Bucket")
+	}
+	if len(out.Endpoint) > 255 || !validHost(out.Endpoint) {
+		return rpc.InvalidParameter("SnapshotOutput.Endpoint must be a host name such as oss-cn-shanghai.aliyuncs.com")
+	}
+	if err := snapshot.CheckBucket(out.Bucket); err != nil {
+		return rpc.InvalidParameter("SnapshotOutput.Bucket: %s", err.Error())
+	}
+	return nil
+}
+
+// validHost accepts host or host:port with DNS-name or IP characters only.
+func validHost(h string) bool {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	if h == "" {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// jobResponse is GetLiveSnapshotJob's body.
+type jobResponse struct {
+	JobId           string
+	JobName         string
+	TemplateId      string
+	TemplateName    string
+	Status          string
+	StreamInput     snapshot.StreamInput
+	SnapshotOutput  snapshot.SnapshotOutput
+	OverwriteFormat string
+	SequenceFormat  string
+	TimeInterval    int
+	CallbackUrl     string
+	CreateTime      string
+	LastModified    string
+	// Extensions (official clients ignore them): what the pipeline of a started job is doing.
+	RunState         string `json:",omitempty"`
+	LastSnapshotTime string `json:",omitempty"`
+	LastError        string `json:",omitempty"`
+	SnapshotCount    *int64 `json:",omitempty"`
+	MissCount        *int64 `json:",omitempty"`
+}
+
+func (s *Service) getJob(ctx context.Context, call *rpc.Call) (any, error) {
+	id, err := params{call.Params}.required("JobId", 128)
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.Store.GetJob(ctx, account(call), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errJobNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp := jobResponse{JobId: j.ID, JobName: j.Name, TemplateId: j.TemplateID, TemplateName: j.TemplateName, Status: j.Status,
+		StreamInput: j.Input, SnapshotOutput: j.Output, OverwriteFormat: j.OverwriteFormat, SequenceFormat: j.SequenceFormat,
+		TimeInterval: j.TimeInterval, CallbackUrl: j.CallbackURL,
+		CreateTime: snapshot.FormatTime(j.CreateTime), LastModified: snapshot.FormatTime(j.LastModified)}
+	if j.Status == snapshot.StatusStarted {
+		resp.RunState = "connecting" // until the runner reports
+		if rt, err := s.Store.GetJobRuntime(ctx, j.ID); err == nil && rt.Generation == j.Generation {
+			resp.RunState, resp.LastError = rt.RunState, rt.LastError
+			resp.SnapshotCount, resp.MissCount = &rt.Snapshots, &rt.Misses
+			if !rt.LastSnapshot.IsZero() {
+				resp.LastSnapshotTime = snapshot.FormatCursorTime(rt.LastSnapshot)
+			}
+		}
+	}
+	return resp, nil
+}
+
+func (s *Service) sendCommand(ctx context.Context, call *rpc.Call) (any, error) {
+	p := params{call.Params}
+	id, err := p.required("JobId", 128)
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := p.required("Command", 16)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := snapshot.Plan(snapshot.StatusInit, cmd); errors.Is(err, snapshot.ErrUnknownCommand) {
+		return nil, rpc.InvalidParameter("Command must be one of start, stop, restart")
+	}
+	j, err := s.Store.GetJob(ctx, account(call), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errJobNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	tr, err := snapshot.Plan(j.Status, cmd)
+	if errors.Is(err, snapshot.ErrAlreadyStarted) {
+		return nil, errJobAlreadyStarted
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case tr.NeedsChecks:
+		err = s.start(ctx, call, j, j.Status)
+	case tr.To != j.Status:
+		_, err = s.Store.SetJobStatus(ctx, j.AccountID, j.ID, j.Status, tr.To, false, 0, s.now())
+		s.jobsChanged()
+	}
+	if errors.Is(err, store.ErrConflict) {
+		// Another command changed the job meanwhile; report what a client can act on.
+		if cur, gerr := s.Store.GetJob(ctx, j.AccountID, j.ID); gerr == nil && cur.Status == snapshot.StatusStarted && cmd == snapshot.CommandStart {
+			return nil, errJobAlreadyStarted
+		}
+		return nil, rpc.NewError(409, "IncorrectJobStatus", "The job status changed while the command ran; retry.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+// start moves a job from status from to started (a new pipeline generation) after checking
+// the account's job limit and probing the stream.
+func (s *Service) start(ctx context.Context, call *rpc.Call, j snapshot.Job, from string) error {
+	limit := call.Principal.(Principal).Account.JobLimit
+	if limit <= 0 {
+		limit = 100
+	}
+	if s.Probe != nil {
+		if err := s.Probe(ctx, j.Input); err != nil {
+			if errors.Is(err, ErrStreamNotFound) {
+				return errStreamNotFound
+			}
+			return rpc.InvalidParameter("StreamInput cannot be used: %s", err.Error())
+		}
+	}
+	_, err := s.Store.SetJobStatus(ctx, j.AccountID, j.ID, from, snapshot.StatusStarted, true, limit, s.now())
+	if errors.Is(err, store.ErrLimitExceeded) {
+		return errJobLimitExceeded
+	}
+	if err == nil {
+		s.jobsChanged()
+	}
+	return err
+}

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"github.com/livesnap/livesnap/internal/rpc"
+	"github.com/livesnap/livesnap/internal/snapshot"
+	"github.com/livesnap/livesnap/internal/store"
+)
+
+const maxNameLength = 128
+
+// validateTemplate applies spec 4.1 to a template's values.
+func (s *Service) validateTemplate(t snapshot.Template) error {
+	min := s.MinInterval
+	if min <= 0 {
+		min = 5
+	}
+	if t.TimeInterval < min || t.TimeInterval > 3600 {
+		return rpc.InvalidParameter("TimeInterval must be an integer from %d to 3600", min)
+	}
+	if err := snapshot.ValidateFormats(t.OverwriteFormat, t.SequenceFormat); err != nil {
+		var fe *snapshot.FieldError
+		if errors.As(err, &fe) {
+			return rpc.InvalidParameter("%s %s", fe.Field, fe.Reason)
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Service) createTemplate(ctx context.Context, call *rpc.Call) (any, error) {
+	p := params{call.Params}
+	name, err := p.required("TemplateName", maxNameLength)
+	if err != nil {
+		return nil, err
+	}
+	if !p.has("TimeInterval") {
+		return nil, rpc.MissingParameter("TimeInterval")
+	}
+	interval, err := p.intIn("TimeInterval", 1, 3600, 0)
+	if err != nil {
+		return nil, err
+	}
+	overwrite, err := p.str("OverwriteFormat", snapshot.MaxFormatLength*4)
+	if err != nil {
+		return nil, err
+	}
+	sequence, err := p.str("SequenceFormat", snapshot.MaxFormatLength*4)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	t := snapshot.Template{AccountID: account(call), ID: newID(), Name: name, Type: snapshot.TypeCustom,
+		TimeInterval: interval, OverwriteFormat: overwrite, SequenceFormat: sequence, CreateTime: now, LastModified: now}
+	if err := s.validateTemplate(t); err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateTemplate(ctx, t); err != nil {
+		return nil, err
+	}
+	return struct{ TemplateId string }{t.ID}, nil
+}
+
+// templateResponse is GetLiveSnapshotTemplate's body.
+type templateResponse struct {
+	TemplateId      string
+	TemplateName    string
+	Type            string
+	OverwriteFormat string
+	SequenceFormat  string
+	TimeInterval    int
+	CreateTime      string
+	LastModified    string
+}
+
+func (s *Service) getTemplate(ctx context.Context, call *rpc.Call) (any, error) {
+	id, err := params{call.Params}.required("TemplateId", 128)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.Store.GetTemplate(ctx, account(call), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errTemplateNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return templateResponse{TemplateId: t.ID, TemplateName: t.Name, Type: t.Type, OverwriteFormat: t.OverwriteFormat,
+		SequenceFormat: t.SequenceFormat, TimeInterval: t.TimeInterval,
+		CreateTime: snapshot.FormatTime(t.CreateTime), LastModified: snapshot.FormatTime(t.LastModified)}, nil
+}

@@ -1,0 +1,87 @@
+// Package blob writes snapshot objects to their output: a local directory now, S3/OSS later.
+package blob
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/livesnap/livesnap/internal/snapshot"
+)
+
+// Writer stores and removes objects.
+type Writer interface {
+	// Put stores data as bucket/object atomically: a reader sees the old object or the whole
+	// new one, never a part.
+	Put(ctx context.Context, out snapshot.SnapshotOutput, object string, data []byte) error
+	Delete(ctx context.Context, out snapshot.SnapshotOutput, object string) error
+}
+
+// Local keeps objects under Root/<bucket>/<object>. The endpoint is recorded but not used.
+type Local struct {
+	Root string
+}
+
+// Path returns where an object lives on disk, refusing names that would leave Root/<bucket>.
+func (l *Local) Path(bucket, object string) (string, error) {
+	if err := snapshot.CheckBucket(bucket); err != nil {
+		return "", err
+	}
+	if err := snapshot.CheckObjectName(object); err != nil {
+		return "", fmt.Errorf("object name %q %w", object, err)
+	}
+	dir := filepath.Join(l.Root, bucket)
+	p := filepath.Join(dir, filepath.FromSlash(object))
+	if !strings.HasPrefix(p, dir+string(filepath.Separator)) {
+		return "", fmt.Errorf("object name %q leaves its bucket", object)
+	}
+	return p, nil
+}
+
+// Put implements Writer: write a temporary file beside the target, sync it, rename it over.
+func (l *Local) Put(ctx context.Context, out snapshot.SnapshotOutput, object string, data []byte) error {
+	p, err := l.Path(out.Bucket, object)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), p)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, werr)
+	}
+	return nil
+}
+
+// Delete implements Writer; deleting a missing object is not an error.
+func (l *Local) Delete(ctx context.Context, out snapshot.SnapshotOutput, object string) error {
+	p, err := l.Path(out.Bucket, object)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,369 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/livesnap/livesnap/internal/callback"
+	"github.com/livesnap/livesnap/internal/decode"
+	"github.com/livesnap/livesnap/internal/media"
+	"github.com/livesnap/livesnap/internal/snapshot"
+	"github.com/livesnap/livesnap/internal/source"
+	"github.com/livesnap/livesnap/internal/store"
+)
+
+// Reconnect backoff bounds.
+const (
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// Run states reported in GetLiveSnapshotJob's RunState.
+const (
+	StateConnecting = "connecting"
+	StateCapturing  = "capturing"
+	StateWaiting    = "waiting_for_stream"
+	StateStalled    = "stalled"
+	StateNoVideo    = "no_video"
+)
+
+// Miss reasons (metrics label and log field).
+const (
+	missNoKeyframe = "no_keyframe_before_next_tick"
+	missBusy       = "previous_capture_still_running"
+	missDecode     = "decode_failed"
+	missWrite      = "object_write_failed"
+	missRecord     = "record_failed"
+	missNoStream   = "stream_unavailable"
+)
+
+// supervisor runs one job's pipeline: connect, pick a keyframe per tick, capture, reconnect.
+type supervisor struct {
+	m      *Manager
+	job    snapshot.Job
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	runtime store.JobRuntime
+}
+
+func newSupervisor(parent context.Context, m *Manager, j snapshot.Job) *supervisor {
+	ctx, cancel := context.WithCancel(parent)
+	s := &supervisor{m: m, job: j, cancel: cancel, done: make(chan struct{}),
+		log:     m.logger().With("job", j.ID, "generation", j.Generation),
+		runtime: store.JobRuntime{JobID: j.ID, Generation: j.Generation}}
+	go func() {
+		defer close(s.done)
+		s.run(ctx)
+	}()
+	return s
+}
+
+// stop cancels the pipeline and waits until it has exited.
+func (s *supervisor) stop() {
+	s.cancel()
+	<-s.done
+}
+
+// setState records a run state change (and the error behind it) in the store.
+func (s *supervisor) setState(state string, err error) {
+	s.mu.Lock()
+	prev := s.runtime.RunState
+	s.runtime.RunState = state
+	if err != nil {
+		s.runtime.LastError = err.Error()
+	}
+	s.mu.Unlock()
+	if prev != state {
+		s.m.gauge(prev, -1)
+		s.m.gauge(state, +1)
+		s.log.Info("run state", "state", state, "err", err)
+	}
+	s.publish()
+}
+
+// publish writes the runtime status to the store (best effort: it is informational).
+func (s *supervisor) publish() {
+	s.mu.Lock()
+	r := s.runtime
+	r.Updated = time.Now()
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.m.Store.SetJobRuntime(ctx, r); err != nil {
+		s.log.Warn("record runtime status", "err", err)
+	}
+}
+
+func (s *supervisor) miss(reason string, tick time.Time, err error) {
+	s.mu.Lock()
+	s.runtime.Misses++
+	if err != nil {
+		s.runtime.LastError = err.Error()
+	}
+	s.mu.Unlock()
+	if s.m.Metrics != nil {
+		s.m.Metrics.Misses.WithLabelValues(reason).Inc()
+	}
+	s.log.Info("snapshot missed", "reason", reason, "tick", tick.UTC().Format(time.RFC3339Nano), "err", err)
+	s.publish()
+}
+
+func (s *supervisor) captured(at time.Time) {
+	s.mu.Lock()
+	s.runtime.Snapshots++
+	s.runtime.LastSnapshot = at
+	s.runtime.LastError = ""
+	s.mu.Unlock()
+	if s.m.Metrics != nil {
+		s.m.Metrics.Snapshots.Inc()
+	}
+	s.publish()
+}
+
+func (s *supervisor) run(ctx context.Context) {
+	s.log.Info("pipeline started", "url", s.job.Input.URL, "interval", s.job.TimeInterval)
+	defer func() {
+		s.mu.Lock()
+		state := s.runtime.RunState
+		s.mu.Unlock()
+		s.m.gauge(state, -1)
+		s.log.Info("pipeline stopped")
+	}()
+	c := &capturer{sup: s, job: s.job}
+	defer c.close()
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		s.setState(StateConnecting, nil)
+		connected, err := s.session(ctx, c)
+		if ctx.Err() != nil {
+			return
+		}
+		if connected {
+			backoff = minBackoff
+		}
+		if s.m.Metrics != nil {
+			s.m.Metrics.Reconnects.Inc()
+		}
+		switch {
+		case errors.Is(err, source.ErrStalled):
+			s.setState(StateStalled, err)
+		case errors.Is(err, source.ErrNoVideo):
+			s.setState(StateNoVideo, err)
+		default:
+			s.setState(StateWaiting, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// session pulls the stream once until it fails. Ticks run on the wall clock from the moment
+// the stream is open: each tick takes the first keyframe that arrives at or after it; a tick
+// whose keyframe has not come by the next tick is a miss (never made up later).
+func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, err error) {
+	interval := time.Duration(s.job.TimeInterval) * time.Second
+	st, err := s.m.Open(ctx, s.job.Input, max(10*time.Second, 2*interval))
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+
+	units := make(chan media.AccessUnit, 4)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(units)
+		for {
+			u, err := st.Read()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if !u.Keyframe {
+				continue // the keyframe policy never needs other pictures
+			}
+			select {
+			case units <- u:
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	pending := time.Now() // the first tick is the moment the stream opened
+	type job struct {
+		u    media.AccessUnit
+		tick time.Time
+	}
+	captures := make(chan job, 1)
+	captureDone := make(chan struct{})
+	go func() {
+		defer close(captureDone)
+		for j := range captures {
+			c.capture(ctx, j.u, j.tick)
+		}
+	}()
+	defer func() {
+		close(captures)
+		<-captureDone
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			st.Close()
+			return connected, ctx.Err()
+		case now := <-ticker.C:
+			if !pending.IsZero() {
+				s.miss(missNoKeyframe, pending, nil)
+			}
+			pending = now
+		case u, ok := <-units:
+			if !ok {
+				return connected, <-readErr
+			}
+			if !connected {
+				connected = true
+				s.setState(StateCapturing, nil)
+			}
+			if pending.IsZero() || u.Received.Before(pending) {
+				continue
+			}
+			select {
+			case captures <- job{u, pending}:
+				pending = time.Time{}
+			default:
+				// The previous capture is still being written; this tick waits for the next keyframe.
+			}
+		}
+	}
+}
+
+// capturer turns one keyframe into stored objects and records.
+type capturer struct {
+	sup     *supervisor
+	job     snapshot.Job
+	dec     *decode.Decoder
+	decCode media.Codec
+}
+
+func (c *capturer) close() {
+	if c.dec != nil {
+		c.dec.Close()
+		c.dec = nil
+	}
+}
+
+// capture decodes u, writes the sequence object then the overwrite object, and records both
+// in one transaction fenced by the job's generation.
+func (c *capturer) capture(ctx context.Context, u media.AccessUnit, tick time.Time) {
+	reason, err := c.captureErr(ctx, u)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		c.sup.miss(reason, tick, err)
+		return
+	}
+	if m := c.sup.m.Metrics; m != nil {
+		m.TickLateness.Observe(u.Received.Sub(tick).Seconds())
+	}
+	c.sup.captured(u.Received)
+}
+
+func (c *capturer) captureErr(ctx context.Context, u media.AccessUnit) (string, error) {
+	if c.dec == nil || c.decCode != u.Codec {
+		c.close()
+		d, err := decode.New(u.Codec)
+		if err != nil {
+			return missDecode, fmt.Errorf("decoder: %w", err)
+		}
+		c.dec, c.decCode = d, u.Codec
+	}
+	start := time.Now()
+	pic, err := c.dec.Decode([]media.AccessUnit{u}, decode.Options{})
+	if err != nil {
+		return missDecode, fmt.Errorf("decode: %w", err)
+	}
+	if m := c.sup.m.Metrics; m != nil {
+		m.DecodeSeconds.Observe(time.Since(start).Seconds())
+	}
+	at := u.Received.UTC().Truncate(time.Millisecond)
+	var files []snapshot.File
+	if c.job.SequenceFormat != "" {
+		seq, err := c.sup.m.Store.NextSequence(ctx, c.job.ID)
+		if err != nil {
+			return missRecord, fmt.Errorf("sequence: %w", err)
+		}
+		name, err := snapshot.Expand(c.job.SequenceFormat, snapshot.NameVars{JobID: c.job.ID, Sequence: seq, Time: at})
+		if err != nil {
+			return missWrite, err
+		}
+		files = append(files, snapshot.File{AccountID: c.job.AccountID, JobID: c.job.ID, Endpoint: c.job.Output.Endpoint,
+			Bucket: c.job.Output.Bucket, Object: name, CreateTime: at})
+	}
+	if c.job.OverwriteFormat != "" {
+		name, err := snapshot.Expand(c.job.OverwriteFormat, snapshot.NameVars{JobID: c.job.ID, Time: at})
+		if err != nil {
+			return missWrite, err
+		}
+		files = append(files, snapshot.File{AccountID: c.job.AccountID, JobID: c.job.ID, Endpoint: c.job.Output.Endpoint,
+			Bucket: c.job.Output.Bucket, Object: name, CreateTime: at, IsOverlay: true})
+	}
+	// Sequence object first, then the overwrite object: a reader of the overwrite object can
+	// always find the sequence object it shows. Each write is retried before it counts as a miss.
+	for _, f := range files {
+		if err := c.put(ctx, f.Object, pic.JPEG); err != nil {
+			return missWrite, err
+		}
+	}
+	capture := store.Capture{JobID: c.job.ID, Generation: c.job.Generation, Files: files}
+	if c.job.CallbackURL != "" {
+		for _, f := range files {
+			capture.Callbacks = append(capture.Callbacks, store.Callback{URL: c.job.CallbackURL, Body: callback.Body(c.job, f)})
+		}
+	}
+	err = c.sup.m.Store.RecordCapture(ctx, capture)
+	if errors.Is(err, store.ErrConflict) {
+		return missRecord, fmt.Errorf("job stopped or restarted during capture")
+	}
+	if err != nil {
+		return missRecord, err
+	}
+	c.sup.log.Debug("snapshot stored", "objects", len(files), "width", pic.Width, "height", pic.Height)
+	return "", nil
+}
+
+// put writes one object, retrying a failed write twice with a short pause.
+func (c *capturer) put(ctx context.Context, object string, data []byte) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			if c.sup.m.Metrics != nil {
+				c.sup.m.Metrics.ObjectWriteErrors.Inc()
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		if err = c.sup.m.Blobs.Put(ctx, c.job.Output, object, data); err == nil {
+			return nil
+		}
+	}
+	return err
+}

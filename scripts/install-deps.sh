@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what livesnap needs on a Debian machine: FFmpeg's libraries (cgo), ffmpeg itself
+# (tests and the demo), pkg-config, and the Go modules. Installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config gcc)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || { echo "Go is required (https://go.dev/dl); /usr/local/go/bin must be on PATH" >&2; exit 1; }
+go mod download
