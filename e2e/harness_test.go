@@ -20,6 +20,7 @@ import (
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	"github.com/alibabacloud-go/tea/dara"
+	"github.com/alibabacloud-go/tea/tea"
 	alisdk "github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
@@ -110,6 +111,20 @@ func (l *testLog) Write(p []byte) (int, error) {
 		l.t.Log(l.prefix + line)
 	}
 	return len(p), nil
+}
+
+// admin runs a livesnap administration command on a data directory and decodes its JSON.
+func admin(t *testing.T, data string, args ...string) map[string]any {
+	t.Helper()
+	out, err := execpkg.Command(binary, append(args, "--data", data)...).Output()
+	if err != nil {
+		t.Fatalf("livesnap %v: %v", args, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatalf("livesnap %v printed %q", args, out)
+	}
+	return m
 }
 
 // service is a running `livesnap serve`.
@@ -254,6 +269,9 @@ func (c *iceClient) call(action string, params map[string]string) (map[string]an
 		if getActions[action] {
 			method, body = "GET", false
 		}
+		if action == "DeleteLiveSnapshotFiles" {
+			body = false // the ICE SDK sends it as a POST with query parameters
+		}
 		p := &openapi.Params{Action: dara.String(action), Version: dara.String("2020-11-09"), Protocol: dara.String("HTTPS"),
 			Pathname: dara.String("/"), Method: dara.String(method), AuthType: dara.String("AK"), Style: dara.String("RPC"),
 			ReqBodyType: dara.String("formData"), BodyType: dara.String("json")}
@@ -268,6 +286,10 @@ func (c *iceClient) call(action string, params map[string]string) (map[string]an
 			req.Query = openapiutil.Query(m)
 		}
 		res, err := c.dara.CallApi(p, req, &dara.RuntimeOptions{})
+		var se *tea.SDKError
+		if errors.As(err, &se) {
+			return nil, &apiError{Status: dara.IntValue(se.StatusCode), Code: dara.StringValue(se.Code)}
+		}
 		var ce interface {
 			GetStatusCode() *int
 			GetCode() *string
@@ -313,7 +335,7 @@ func (c *iceClient) wantError(action string, params map[string]string, status in
 	_, err := c.call(action, params)
 	var ae *apiError
 	if !errors.As(err, &ae) {
-		c.t.Fatalf("%s (%s): want %d %s, got %v", action, c.mode, status, code, err)
+		c.t.Fatalf("%s (%s): want %d %s, got %T %v", action, c.mode, status, code, err, err)
 	}
 	if ae.Status != status || ae.Code != code {
 		c.t.Fatalf("%s (%s): want %d %s, got %d %s", action, c.mode, status, code, ae.Status, ae.Code)
