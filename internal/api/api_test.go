@@ -123,8 +123,25 @@ func TestTemplateRoundTrip(t *testing.T) {
 	if _, ok := snapshot.ParseTime(got["CreateTime"].(string)); !ok {
 		t.Errorf("CreateTime %v not in ICE layout", got["CreateTime"])
 	}
+	if got["CapturePolicy"] != "keyframe" || got["Width"] != 0.0 || got["Quality"] != 0.0 {
+		t.Errorf("default image settings: %v", got)
+	}
 	f.wantCode("TemplateNotFound", f.b, "GetLiveSnapshotTemplate", "TemplateId", id)
 	f.wantCode("TemplateNotFound", f.a, "GetLiveSnapshotTemplate", "TemplateId", "nope")
+
+	ext := f.must(f.a, "CreateLiveSnapshotTemplate", "TemplateName", "x", "TimeInterval", "5", "SequenceFormat", "{Sequence}.jpg",
+		"CapturePolicy", "exact", "Width", "320", "Quality", "70")["TemplateId"].(string)
+	got = f.must(f.a, "GetLiveSnapshotTemplate", "TemplateId", ext)
+	if got["CapturePolicy"] != "exact" || got["Width"] != 320.0 || got["Height"] != 0.0 || got["Quality"] != 70.0 {
+		t.Errorf("image settings: %v", got)
+	}
+	f.must(f.a, "UpdateLiveSnapshotTemplate", "TemplateId", ext, "Height", "180")
+	if got = f.must(f.a, "GetLiveSnapshotTemplate", "TemplateId", ext); got["Width"] != 320.0 || got["Height"] != 180.0 || got["CapturePolicy"] != "exact" {
+		t.Errorf("updated image settings: %v", got)
+	}
+	for _, kv := range [][]string{{"CapturePolicy", "best"}, {"Width", "-1"}, {"Height", "99999"}, {"Quality", "101"}} {
+		f.wantCode("InvalidParameter", f.a, "CreateLiveSnapshotTemplate", append([]string{"TemplateName", "x", "TimeInterval", "5", "SequenceFormat", "{Sequence}.jpg"}, kv...)...)
+	}
 	f.wantCode("MissingParameter", f.a, "GetLiveSnapshotTemplate")
 }
 

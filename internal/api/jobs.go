@@ -63,7 +63,7 @@ func (s *Service) submitJob(ctx context.Context, call *rpc.Call) (any, error) {
 	}
 	now := s.now()
 	j := snapshot.Job{AccountID: acct, ID: newID(), Name: name, TemplateID: t.ID, TemplateName: t.Name,
-		TimeInterval: t.TimeInterval, OverwriteFormat: t.OverwriteFormat, SequenceFormat: t.SequenceFormat,
+		TimeInterval: t.TimeInterval, OverwriteFormat: t.OverwriteFormat, SequenceFormat: t.SequenceFormat, Image: t.Image,
 		Status: snapshot.StatusInit, Input: in, Output: out, CallbackURL: callback, CreateTime: now, LastModified: now}
 	if err := s.Store.CreateJob(ctx, j); err != nil {
 		return nil, err
@@ -168,7 +168,12 @@ type jobResponse struct {
 	CallbackUrl     string
 	CreateTime      string
 	LastModified    string
-	// Extensions (official clients ignore them): what the pipeline of a started job is doing.
+	// Extensions (official clients ignore them): image settings, and what the pipeline of a
+	// started job is doing.
+	CapturePolicy    string
+	Width            int
+	Height           int
+	Quality          int
 	RunState         string `json:",omitempty"`
 	LastSnapshotTime string `json:",omitempty"`
 	LastError        string `json:",omitempty"`
@@ -191,7 +196,8 @@ func (s *Service) getJob(ctx context.Context, call *rpc.Call) (any, error) {
 	resp := jobResponse{JobId: j.ID, JobName: j.Name, TemplateId: j.TemplateID, TemplateName: j.TemplateName, Status: j.Status,
 		StreamInput: j.Input, SnapshotOutput: j.Output, OverwriteFormat: j.OverwriteFormat, SequenceFormat: j.SequenceFormat,
 		TimeInterval: j.TimeInterval, CallbackUrl: j.CallbackURL,
-		CreateTime: snapshot.FormatTime(j.CreateTime), LastModified: snapshot.FormatTime(j.LastModified)}
+		CreateTime: snapshot.FormatTime(j.CreateTime), LastModified: snapshot.FormatTime(j.LastModified),
+		CapturePolicy: j.Image.Policy, Width: j.Image.Width, Height: j.Image.Height, Quality: j.Image.Quality}
 	if j.Status == snapshot.StatusStarted {
 		resp.RunState = "connecting" // until the runner reports
 		if rt, err := s.Store.GetJobRuntime(ctx, j.ID); err == nil && rt.Generation == j.Generation {

@@ -45,6 +45,9 @@ func (s *Service) updateTemplate(ctx context.Context, call *rpc.Call) (any, erro
 	if p.has("SequenceFormat") {
 		t.SequenceFormat = p.v.Get("SequenceFormat")
 	}
+	if t.Image, err = imageSettings(p, t.Image); err != nil {
+		return nil, err
+	}
 	if err := s.validateTemplate(t); err != nil {
 		return nil, err
 	}

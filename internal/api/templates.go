@@ -51,9 +51,13 @@ func (s *Service) createTemplate(ctx context.Context, call *rpc.Call) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	img, err := imageSettings(p, snapshot.ImageSettings{Policy: snapshot.PolicyKeyframe})
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	t := snapshot.Template{AccountID: account(call), ID: newID(), Name: name, Type: snapshot.TypeCustom,
-		TimeInterval: interval, OverwriteFormat: overwrite, SequenceFormat: sequence, CreateTime: now, LastModified: now}
+		TimeInterval: interval, OverwriteFormat: overwrite, SequenceFormat: sequence, Image: img, CreateTime: now, LastModified: now}
 	if err := s.validateTemplate(t); err != nil {
 		return nil, err
 	}
@@ -73,6 +77,33 @@ type templateResponse struct {
 	TimeInterval    int
 	CreateTime      string
 	LastModified    string
+	// Extensions (official clients ignore them).
+	CapturePolicy string
+	Width         int
+	Height        int
+	Quality       int
+}
+
+// maxImageSide bounds Width and Height (8K).
+const maxImageSide = 7680
+
+// imageSettings reads the extension parameters CapturePolicy, Width, Height and Quality over
+// the current values cur.
+func imageSettings(p params, cur snapshot.ImageSettings) (snapshot.ImageSettings, error) {
+	var err error
+	if cur.Policy, err = p.oneOf("CapturePolicy", cur.Policy, snapshot.PolicyKeyframe, snapshot.PolicyExact); err != nil {
+		return cur, err
+	}
+	if cur.Width, err = p.intIn("Width", 0, maxImageSide, cur.Width); err != nil {
+		return cur, err
+	}
+	if cur.Height, err = p.intIn("Height", 0, maxImageSide, cur.Height); err != nil {
+		return cur, err
+	}
+	if cur.Quality, err = p.intIn("Quality", 0, 100, cur.Quality); err != nil {
+		return cur, err
+	}
+	return cur, nil
 }
 
 func (s *Service) getTemplate(ctx context.Context, call *rpc.Call) (any, error) {
@@ -89,5 +120,6 @@ func (s *Service) getTemplate(ctx context.Context, call *rpc.Call) (any, error) 
 	}
 	return templateResponse{TemplateId: t.ID, TemplateName: t.Name, Type: t.Type, OverwriteFormat: t.OverwriteFormat,
 		SequenceFormat: t.SequenceFormat, TimeInterval: t.TimeInterval,
-		CreateTime: snapshot.FormatTime(t.CreateTime), LastModified: snapshot.FormatTime(t.LastModified)}, nil
+		CreateTime: snapshot.FormatTime(t.CreateTime), LastModified: snapshot.FormatTime(t.LastModified),
+		CapturePolicy: t.Image.Policy, Width: t.Image.Width, Height: t.Image.Height, Quality: t.Image.Quality}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/livesnap/livesnap/internal/callback"
+	"github.com/livesnap/livesnap/internal/capture"
 	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/media"
 	"github.com/livesnap/livesnap/internal/snapshot"
@@ -33,12 +34,10 @@ const (
 
 // Miss reasons (metrics label and log field).
 const (
-	missNoKeyframe = "no_keyframe_before_next_tick"
-	missBusy       = "previous_capture_still_running"
-	missDecode     = "decode_failed"
-	missWrite      = "object_write_failed"
-	missRecord     = "record_failed"
-	missNoStream   = "stream_unavailable"
+	missBusy   = "previous_capture_still_running"
+	missDecode = "decode_failed"
+	missWrite  = "object_write_failed"
+	missRecord = "record_failed"
 )
 
 // supervisor runs one job's pipeline: connect, pick a keyframe per tick, capture, reconnect.
@@ -169,8 +168,8 @@ func (s *supervisor) run(ctx context.Context) {
 }
 
 // session pulls the stream once until it fails. Ticks run on the wall clock from the moment
-// the stream is open: each tick takes the first keyframe that arrives at or after it; a tick
-// whose keyframe has not come by the next tick is a miss (never made up later).
+// the stream is open; the capture policy (package capture) turns units and ticks into decode
+// requests and misses. A missed tick is never made up later.
 func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, err error) {
 	interval := time.Duration(s.job.TimeInterval) * time.Second
 	st, err := s.m.Open(ctx, s.job.Input, max(10*time.Second, 2*interval))
@@ -179,7 +178,15 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 	}
 	defer st.Close()
 
-	units := make(chan media.AccessUnit, 4)
+	policy := capture.Keyframe
+	if s.job.Image.Policy == snapshot.PolicyExact {
+		policy = capture.Exact
+	}
+	picker := &capture.Picker{Policy: policy, Interval: interval}
+
+	// The reader never waits on captures: decoding runs in its own goroutine, and a tick whose
+	// picture comes while the previous capture is still running is a miss.
+	units := make(chan media.AccessUnit, 64)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(units)
@@ -188,9 +195,6 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 			if err != nil {
 				readErr <- err
 				return
-			}
-			if !u.Keyframe {
-				continue // the keyframe policy never needs other pictures
 			}
 			select {
 			case units <- u:
@@ -201,36 +205,43 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 		}
 	}()
 
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	pending := time.Now() // the first tick is the moment the stream opened
-	type job struct {
-		u    media.AccessUnit
-		tick time.Time
-	}
-	captures := make(chan job, 1)
+	captures := make(chan *capture.Request, 1)
 	captureDone := make(chan struct{})
 	go func() {
 		defer close(captureDone)
-		for j := range captures {
-			c.capture(ctx, j.u, j.tick)
+		for r := range captures {
+			c.capture(ctx, r)
 		}
 	}()
 	defer func() {
 		close(captures)
 		<-captureDone
 	}()
+	submit := func(r *capture.Request) {
+		if r == nil {
+			return
+		}
+		select {
+		case captures <- r:
+		default:
+			s.miss(missBusy, r.Tick, nil)
+		}
+	}
 
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	picker.Start(time.Now()) // the first tick is the moment the stream opened
 	for {
 		select {
 		case <-ctx.Done():
 			st.Close()
 			return connected, ctx.Err()
 		case now := <-ticker.C:
-			if !pending.IsZero() {
-				s.miss(missNoKeyframe, pending, nil)
+			r, m := picker.Tick(now)
+			if m != nil {
+				s.miss(m.Reason, m.Tick, nil)
 			}
-			pending = now
+			submit(r)
 		case u, ok := <-units:
 			if !ok {
 				return connected, <-readErr
@@ -239,15 +250,7 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 				connected = true
 				s.setState(StateCapturing, nil)
 			}
-			if pending.IsZero() || u.Received.Before(pending) {
-				continue
-			}
-			select {
-			case captures <- job{u, pending}:
-				pending = time.Time{}
-			default:
-				// The previous capture is still being written; this tick waits for the next keyframe.
-			}
+			submit(picker.Unit(u))
 		}
 	}
 }
@@ -267,24 +270,26 @@ func (c *capturer) close() {
 	}
 }
 
-// capture decodes u, writes the sequence object then the overwrite object, and records both
-// in one transaction fenced by the job's generation.
-func (c *capturer) capture(ctx context.Context, u media.AccessUnit, tick time.Time) {
-	reason, err := c.captureErr(ctx, u)
+// capture decodes the request's picture, writes the sequence object then the overwrite
+// object, and records both in one transaction fenced by the job's generation.
+func (c *capturer) capture(ctx context.Context, r *capture.Request) {
+	u := r.Picture()
+	reason, err := c.captureErr(ctx, r)
 	if ctx.Err() != nil {
 		return
 	}
 	if err != nil {
-		c.sup.miss(reason, tick, err)
+		c.sup.miss(reason, r.Tick, err)
 		return
 	}
 	if m := c.sup.m.Metrics; m != nil {
-		m.TickLateness.Observe(u.Received.Sub(tick).Seconds())
+		m.TickLateness.Observe(time.Since(r.Tick).Seconds())
 	}
 	c.sup.captured(u.Received)
 }
 
-func (c *capturer) captureErr(ctx context.Context, u media.AccessUnit) (string, error) {
+func (c *capturer) captureErr(ctx context.Context, r *capture.Request) (string, error) {
+	u := r.Picture()
 	if c.dec == nil || c.decCode != u.Codec {
 		c.close()
 		d, err := decode.New(u.Codec)
@@ -294,7 +299,8 @@ func (c *capturer) captureErr(ctx context.Context, u media.AccessUnit) (string, 
 		c.dec, c.decCode = d, u.Codec
 	}
 	start := time.Now()
-	pic, err := c.dec.Decode([]media.AccessUnit{u}, decode.Options{})
+	img := c.job.Image
+	pic, err := c.dec.Decode(r.Units, decode.Options{Width: img.Width, Height: img.Height, Quality: img.Quality})
 	if err != nil {
 		return missDecode, fmt.Errorf("decode: %w", err)
 	}

@@ -26,8 +26,24 @@ type Template struct {
 	TimeInterval    int // seconds
 	OverwriteFormat string
 	SequenceFormat  string
+	Image           ImageSettings
 	CreateTime      time.Time
 	LastModified    time.Time
+}
+
+// Capture policies (extension; see package capture).
+const (
+	PolicyKeyframe = "keyframe"
+	PolicyExact    = "exact"
+)
+
+// ImageSettings are livesnap's extensions to a template: which picture a tick takes and the
+// JPEG's size and quality. Zero values mean: keyframe policy, source size, default quality.
+type ImageSettings struct {
+	Policy  string
+	Width   int // 0 keeps the aspect ratio from Height (or the source size)
+	Height  int
+	Quality int // 1-100; 0 → default
 }
 
 // StreamInput says where a job pulls its live stream from.
@@ -54,6 +70,7 @@ type Job struct {
 	TimeInterval    int
 	OverwriteFormat string
 	SequenceFormat  string
+	Image           ImageSettings
 	Status          string
 	Input           StreamInput
 	Output          SnapshotOutput

@@ -17,8 +17,10 @@ func likeEscape(s string) string {
 
 // UpdateTemplate implements store.Store.
 func (s *DB) UpdateTemplate(ctx context.Context, t snapshot.Template) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE templates SET name = ?, time_interval = ?, overwrite_format = ?, sequence_format = ?, modified_ms = ?
-		WHERE account_id = ? AND id = ?`, t.Name, t.TimeInterval, t.OverwriteFormat, t.SequenceFormat, ms(t.LastModified), t.AccountID, t.ID)
+	res, err := s.db.ExecContext(ctx, `UPDATE templates SET name = ?, time_interval = ?, overwrite_format = ?, sequence_format = ?,
+		capture_policy = ?, width = ?, height = ?, quality = ?, modified_ms = ?
+		WHERE account_id = ? AND id = ?`, t.Name, t.TimeInterval, t.OverwriteFormat, t.SequenceFormat,
+		policyOrDefault(t.Image.Policy), t.Image.Width, t.Image.Height, t.Image.Quality, ms(t.LastModified), t.AccountID, t.ID)
 	return affectedOne(res, err)
 }
 

@@ -118,6 +118,14 @@ func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+// policyOrDefault stores the default capture policy explicitly.
+func policyOrDefault(p string) string {
+	if p == "" {
+		return snapshot.PolicyKeyframe
+	}
+	return p
+}
+
 func fromMs(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 func notFound(err error) error {
@@ -217,9 +225,11 @@ func (s *DB) UseNonce(ctx context.Context, keyID, nonce string, expiresAt time.T
 
 // CreateTemplate implements store.Store.
 func (s *DB) CreateTemplate(ctx context.Context, t snapshot.Template) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO templates (id, account_id, name, type, time_interval, overwrite_format, sequence_format, create_ms, modified_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.AccountID, t.Name, t.Type, t.TimeInterval, t.OverwriteFormat, t.SequenceFormat, ms(t.CreateTime), ms(t.LastModified))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO templates (id, account_id, name, type, time_interval, overwrite_format, sequence_format,
+		capture_policy, width, height, quality, create_ms, modified_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.AccountID, t.Name, t.Type, t.TimeInterval, t.OverwriteFormat, t.SequenceFormat,
+		policyOrDefault(t.Image.Policy), t.Image.Width, t.Image.Height, t.Image.Quality, ms(t.CreateTime), ms(t.LastModified))
 	return err
 }
 
@@ -227,15 +237,18 @@ func (s *DB) CreateTemplate(ctx context.Context, t snapshot.Template) error {
 func (s *DB) GetTemplate(ctx context.Context, accountID int64, id string) (snapshot.Template, error) {
 	t := snapshot.Template{AccountID: accountID, ID: id}
 	var created, modified int64
-	err := s.db.QueryRowContext(ctx, `SELECT name, type, time_interval, overwrite_format, sequence_format, create_ms, modified_ms
+	err := s.db.QueryRowContext(ctx, `SELECT name, type, time_interval, overwrite_format, sequence_format,
+		capture_policy, width, height, quality, create_ms, modified_ms
 		FROM templates WHERE account_id = ? AND id = ?`, accountID, id).
-		Scan(&t.Name, &t.Type, &t.TimeInterval, &t.OverwriteFormat, &t.SequenceFormat, &created, &modified)
+		Scan(&t.Name, &t.Type, &t.TimeInterval, &t.OverwriteFormat, &t.SequenceFormat,
+			&t.Image.Policy, &t.Image.Width, &t.Image.Height, &t.Image.Quality, &created, &modified)
 	t.CreateTime, t.LastModified = fromMs(created), fromMs(modified)
 	return t, notFound(err)
 }
 
 const jobColumns = `account_id, id, name, template_id, template_name, time_interval, overwrite_format, sequence_format,
-	status, input_type, input_url, output_type, output_endpoint, output_bucket, callback_url, create_ms, modified_ms, generation`
+	status, input_type, input_url, output_type, output_endpoint, output_bucket, callback_url, create_ms, modified_ms, generation,
+	capture_policy, width, height, quality`
 
 type scanner interface{ Scan(...any) error }
 
@@ -244,17 +257,18 @@ func scanJob(row scanner) (snapshot.Job, error) {
 	var created, modified int64
 	err := row.Scan(&j.AccountID, &j.ID, &j.Name, &j.TemplateID, &j.TemplateName, &j.TimeInterval, &j.OverwriteFormat, &j.SequenceFormat,
 		&j.Status, &j.Input.Type, &j.Input.URL, &j.Output.StorageType, &j.Output.Endpoint, &j.Output.Bucket, &j.CallbackURL,
-		&created, &modified, &j.Generation)
+		&created, &modified, &j.Generation, &j.Image.Policy, &j.Image.Width, &j.Image.Height, &j.Image.Quality)
 	j.CreateTime, j.LastModified = fromMs(created), fromMs(modified)
 	return j, err
 }
 
 // CreateJob implements store.Store.
 func (s *DB) CreateJob(ctx context.Context, j snapshot.Job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.AccountID, j.ID, j.Name, j.TemplateID, j.TemplateName, j.TimeInterval, j.OverwriteFormat, j.SequenceFormat,
 		j.Status, j.Input.Type, j.Input.URL, j.Output.StorageType, j.Output.Endpoint, j.Output.Bucket, j.CallbackURL,
-		ms(j.CreateTime), ms(j.LastModified), j.Generation)
+		ms(j.CreateTime), ms(j.LastModified), j.Generation,
+		policyOrDefault(j.Image.Policy), j.Image.Width, j.Image.Height, j.Image.Quality)
 	return err
 }
 

@@ -121,6 +121,7 @@ func newJob(t *testing.T, s store.Store, account int64, id string) snapshot.Job 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	j := snapshot.Job{AccountID: account, ID: id, Name: "job " + id, TemplateID: "tpl", TemplateName: "T",
 		TimeInterval: 5, SequenceFormat: "{JobId}/{Sequence}.jpg", OverwriteFormat: "{JobId}.jpg", Status: snapshot.StatusInit,
+		Image:       snapshot.ImageSettings{Policy: snapshot.PolicyKeyframe, Height: 180},
 		Input:       snapshot.StreamInput{Type: "rtmp", URL: "rtmp://127.0.0.1/live/" + id},
 		Output:      snapshot.SnapshotOutput{StorageType: "oss", Endpoint: "oss-cn-shanghai.aliyuncs.com", Bucket: "b"},
 		CallbackURL: "http://127.0.0.1/cb", CreateTime: now, LastModified: now}
@@ -133,7 +134,8 @@ func testTemplatesAndJobs(t *testing.T, s store.Store) {
 	b, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	tpl := snapshot.Template{AccountID: a.ID, ID: "tpl-1", Name: "T 1", Type: snapshot.TypeCustom, TimeInterval: 5,
-		OverwriteFormat: "o/{JobId}.jpg", SequenceFormat: "s/{Sequence}.jpg", CreateTime: now, LastModified: now}
+		OverwriteFormat: "o/{JobId}.jpg", SequenceFormat: "s/{Sequence}.jpg", CreateTime: now, LastModified: now,
+		Image: snapshot.ImageSettings{Policy: snapshot.PolicyExact, Width: 320, Height: 0, Quality: 80}}
 	must(t, s.CreateTemplate(ctx, tpl))
 	got, err := s.GetTemplate(ctx, a.ID, "tpl-1")
 	must(t, err)
@@ -329,9 +331,10 @@ func testLists(t *testing.T, s store.Store) {
 	}
 	tpl := list[0]
 	tpl.Name, tpl.TimeInterval, tpl.LastModified = "renamed", 10, base.Add(time.Hour)
+	tpl.Image = snapshot.ImageSettings{Policy: snapshot.PolicyExact, Width: 640, Quality: 50}
 	must(t, s.UpdateTemplate(ctx, tpl))
 	got, _ := s.GetTemplate(ctx, a.ID, tpl.ID)
-	if got.Name != "renamed" || got.TimeInterval != 10 || !got.LastModified.Equal(base.Add(time.Hour)) || !got.CreateTime.Equal(tpl.CreateTime) {
+	if got.Name != "renamed" || got.TimeInterval != 10 || got.Image != tpl.Image || !got.LastModified.Equal(base.Add(time.Hour)) || !got.CreateTime.Equal(tpl.CreateTime) {
 		t.Fatalf("updated template: %+v", got)
 	}
 	tpl.AccountID = b.ID
