@@ -34,9 +34,7 @@ func TestLiveRTMPStreamBecomesSnapshots(t *testing.T) {
 	templateID := tpl["TemplateId"].(string)
 
 	// Wait until the publisher is live so that submit starts the job at once.
-	waitFor(t, 20*time.Second, "stream published", func() bool {
-		return source.Probe(context.Background(), "rtmp", streamURL, 3*time.Second) == nil
-	})
+	waitLive(t, streamURL)
 
 	submitted := time.Now()
 	job := ice.must("SubmitLiveSnapshotJob", map[string]string{
@@ -151,6 +149,14 @@ func checkJPEG(t *testing.T, path string, w, h int) {
 	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
 		t.Fatalf("%s is %dx%d, want %dx%d", path, b.Dx(), b.Dy(), w, h)
 	}
+}
+
+// waitLive waits until an RTMP stream has video.
+func waitLive(t *testing.T, url string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "stream "+url+" published", func() bool {
+		return source.Probe(context.Background(), "rtmp", url, 3*time.Second) == nil
+	})
 }
 
 func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
