@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,20 +85,29 @@ func startRelay(t *testing.T) string {
 }
 
 // publish streams the sample clip in a loop, in real time, to url with ffmpeg.
-func publish(t *testing.T, url string) {
+func publish(t *testing.T, url string) *execpkg.Cmd {
+	t.Helper()
+	return publishWith(t, url, "-map", "0:v", "-map", "0:a", "-c", "copy")
+}
+
+// publishWith publishes the sample clip to url with the given ffmpeg output options and
+// returns the running ffmpeg (killed when the test ends).
+func publishWith(t *testing.T, url string, opts ...string) *execpkg.Cmd {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	cmd := execpkg.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
-		"-i", sampleClip(t), "-map", "0:v", "-map", "0:a", "-c", "copy", "-f", "flv", url)
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sampleClip(t)}, opts...)
+	cmd := execpkg.CommandContext(ctx, "ffmpeg", append(args, "-f", "flv", url)...)
 	cmd.Stderr = &testLog{t: t, prefix: "ffmpeg: "}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGCONT)
 		cancel()
 		cmd.Wait()
 	})
+	return cmd
 }
 
 // testLog forwards a process's output to the test log.

@@ -137,6 +137,14 @@ func TestLiveRTMPStreamBecomesSnapshots(t *testing.T) {
 
 func checkJPEG(t *testing.T, path string, w, h int) {
 	t.Helper()
+	if gw, gh := jpegSize(t, path); gw != w || gh != h {
+		t.Fatalf("%s is %dx%d, want %dx%d", path, gw, gh, w, h)
+	}
+}
+
+// jpegSize decodes a JPEG file fully and returns its size.
+func jpegSize(t *testing.T, path string) (int, int) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -146,9 +154,7 @@ func checkJPEG(t *testing.T, path string, w, h int) {
 	if err != nil {
 		t.Fatalf("%s is not a JPEG: %v", path, err)
 	}
-	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
-		t.Fatalf("%s is %dx%d, want %dx%d", path, b.Dx(), b.Dy(), w, h)
-	}
+	return img.Bounds().Dx(), img.Bounds().Dy()
 }
 
 // waitLive waits until an RTMP stream has video.

@@ -138,26 +138,33 @@ func (s *supervisor) run(ctx context.Context) {
 	c := &capturer{sup: s, job: s.job}
 	defer c.close()
 	backoff := minBackoff
+	failure := "" // the state of the last failed session, kept while reconnecting
 	for ctx.Err() == nil {
-		s.setState(StateConnecting, nil)
+		if failure == "" {
+			s.setState(StateConnecting, nil)
+		}
 		connected, err := s.session(ctx, c)
 		if ctx.Err() != nil {
 			return
 		}
 		if connected {
-			backoff = minBackoff
+			backoff, failure = minBackoff, ""
 		}
 		if s.m.Metrics != nil {
 			s.m.Metrics.Reconnects.Inc()
 		}
 		switch {
 		case errors.Is(err, source.ErrStalled):
-			s.setState(StateStalled, err)
+			failure = StateStalled
 		case errors.Is(err, source.ErrNoVideo):
-			s.setState(StateNoVideo, err)
+			failure = StateNoVideo
+		case failure == StateStalled && errors.Is(err, source.ErrStreamNotFound):
+			// A stalled publisher often still holds its stream name: a relay lets us in
+			// and sends nothing. It is the same stall.
 		default:
-			s.setState(StateWaiting, err)
+			failure = StateWaiting
 		}
+		s.setState(failure, err)
 		select {
 		case <-ctx.Done():
 			return
