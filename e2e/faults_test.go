@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/livesnap/livesnap/internal/rtmpserver"
 )
 
 // runState polls GetLiveSnapshotJob until RunState is want.
@@ -37,7 +39,9 @@ func TestStalledSourceIsDetected(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time stream test")
 	}
-	relay := startRelay(t)
+	// The relay tolerates a silent publisher for a minute, so only livesnap's own stall
+	// detection can notice it.
+	relay := startRelayWith(t, func(s *rtmpserver.Server) { s.IdleTimeout = time.Minute })
 	stream := "rtmp://" + relay + "/live/stall"
 	ff := publish(t, stream)
 	svc := startService(t, "--min-interval", "1")

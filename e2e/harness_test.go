@@ -76,7 +76,14 @@ func freePort(t *testing.T) string {
 // startRelay runs our multi-client RTMP relay in-process and returns its address.
 func startRelay(t *testing.T) string {
 	t.Helper()
+	return startRelayWith(t, func(*rtmpserver.Server) {})
+}
+
+// startRelayWith is startRelay with settings changed by set.
+func startRelayWith(t *testing.T, set func(*rtmpserver.Server)) string {
+	t.Helper()
 	srv := &rtmpserver.Server{Addr: "127.0.0.1:0"}
+	set(srv)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
