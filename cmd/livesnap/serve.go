@@ -88,7 +88,7 @@ func serve(args []string) error {
 		Store: db,
 		Blobs: &blob.Local{Root: filepath.Join(*dataDir, "objects")},
 		Open: func(ctx context.Context, in snapshot.StreamInput, readTimeout time.Duration) (source.Stream, error) {
-			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout})
+			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout, DialContext: policy.DialContext(10 * time.Second)})
 		},
 		Logger:  logger,
 		Metrics: met,
@@ -96,8 +96,8 @@ func serve(args []string) error {
 	svc := &api.Service{
 		Store: db,
 		Probe: func(ctx context.Context, in snapshot.StreamInput) error {
-			err := source.Probe(ctx, in.Type, in.URL, *probeTimeout)
-			if errors.Is(err, source.ErrStreamNotFound) {
+			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: *probeTimeout, DialContext: policy.DialContext(*probeTimeout)})
+			if errors.Is(err, source.ErrStreamNotFound) || errors.Is(err, source.ErrStalled) || errors.Is(err, source.ErrEnded) {
 				return fmt.Errorf("%w: %v", api.ErrStreamNotFound, err)
 			}
 			return err

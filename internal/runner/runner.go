@@ -33,6 +33,38 @@ type Manager struct {
 	wake    chan struct{}
 	mu      sync.Mutex
 	running map[string]*supervisor
+
+	// sessions counts open stream sessions per job, to prove there is never more than one.
+	sessionsMu  sync.Mutex
+	sessions    map[string]int
+	maxSessions int
+}
+
+// sessionStarted and sessionEnded track open stream sessions per job.
+func (m *Manager) sessionStarted(job string) {
+	m.sessionsMu.Lock()
+	defer m.sessionsMu.Unlock()
+	if m.sessions == nil {
+		m.sessions = make(map[string]int)
+	}
+	m.sessions[job]++
+	m.maxSessions = max(m.maxSessions, m.sessions[job])
+}
+
+func (m *Manager) sessionEnded(job string) {
+	m.sessionsMu.Lock()
+	defer m.sessionsMu.Unlock()
+	if m.sessions[job]--; m.sessions[job] == 0 {
+		delete(m.sessions, job)
+	}
+}
+
+// MaxConcurrentSessions is the most stream sessions one job ever had open at once (1 when the
+// one-pipeline-per-job rule holds).
+func (m *Manager) MaxConcurrentSessions() int {
+	m.sessionsMu.Lock()
+	defer m.sessionsMu.Unlock()
+	return m.maxSessions
 }
 
 // Wake makes the manager re-read the store now (called after a job command).

@@ -183,6 +183,8 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 	if err != nil {
 		return false, err
 	}
+	s.m.sessionStarted(s.job.ID)
+	defer s.m.sessionEnded(s.job.ID)
 	defer st.Close()
 
 	policy := capture.Keyframe

@@ -1,0 +1,135 @@
+// Package source pulls live streams and yields their video as codec-tagged access units.
+//
+// One client per protocol; each turns a stream URL into a Stream whose Read returns
+// media.AccessUnit values. Sources demux only: they never decode.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/livesnap/livesnap/internal/media"
+)
+
+// Default bounds used when Options leaves them zero.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultReadTimeout    = 10 * time.Second
+)
+
+// MaxUnitSize bounds one video access unit; bigger units fail Read (memory stays bounded).
+const MaxUnitSize = 8 << 20
+
+// Options bound every blocking step.
+type Options struct {
+	ConnectTimeout time.Duration // dial + handshake + play + track discovery; 0 → 10 s
+	ReadTimeout    time.Duration // max silence between video units before Read fails with ErrStalled; 0 → 10 s
+	// DialContext opens the TCP connection; nil → net.Dialer. This is where the operator's
+	// network allow/deny list checks the resolved address.
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	return o
+}
+
+// Stream is an open pull of one live stream's video.
+type Stream interface {
+	// Codec returns the video codec of the stream.
+	Codec() media.Codec
+	// Read returns the next video access unit (audio is read and discarded, never blocks video).
+	// Keyframes carry the current parameter sets (see media.AccessUnit); Received is set.
+	// After an error every further Read returns an error.
+	Read() (media.AccessUnit, error)
+	// Close unblocks a pending Read promptly; idempotent.
+	Close() error
+}
+
+// Errors reported by Open, Probe and Stream.Read. Returned errors wrap them with details; test
+// with errors.Is.
+var (
+	// ErrStreamNotFound: refused connection, play rejected / StreamNotFound status, or no media
+	// before ConnectTimeout.
+	ErrStreamNotFound = errors.New("stream not found")
+	// ErrNoVideo: the stream is up but has no video track we can snapshot (the wrapping error
+	// says which: audio only or which unsupported codec).
+	ErrNoVideo = errors.New("stream has no usable video")
+	// ErrStalled: no video unit within ReadTimeout while the connection is open.
+	ErrStalled = errors.New("stream stalled")
+	// ErrUnsupported: the stream type (or URL scheme) is not supported.
+	ErrUnsupported = errors.New("unsupported stream type")
+	// ErrEnded: the server ended the stream (connection closed, publisher left). Reconnect
+	// later to resume.
+	ErrEnded = errors.New("stream ended")
+	// ErrClosed: Read on a Stream that was closed with Close.
+	ErrClosed = errors.New("stream closed")
+	// ErrInvalidURL: the stream URL cannot be used with the stream type.
+	ErrInvalidURL = errInvalidURL
+)
+
+// Open connects. streamType is StreamInput.Type ("rtmp" now; "rtsp", "hls", "http-flv", "srt"
+// come later and give ErrUnsupported for now).
+// ctx cancellation aborts Open and also closes the Stream later (so a cancelled job always
+// unblocks); a Read cut short that way returns an error wrapping ctx.Err().
+func Open(ctx context.Context, streamType, rawURL string, opt Options) (Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opt = opt.withDefaults()
+	switch streamType {
+	case "rtmp":
+		return openRTMP(ctx, rawURL, opt)
+	case "rtsp", "hls", "http-flv", "srt":
+		return nil, fmt.Errorf("%w: %q is not implemented yet", ErrUnsupported, streamType)
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, streamType)
+	}
+}
+
+// Probe opens the stream and waits for its first video unit, all within timeout (0 → 10 s).
+// It is what SubmitLiveSnapshotJob and `start` use to check a stream is live.
+func Probe(ctx context.Context, streamType, rawURL string, timeout time.Duration) error {
+	return ProbeWith(ctx, streamType, rawURL, Options{ConnectTimeout: timeout})
+}
+
+// ProbeWith is Probe with options: opt.ConnectTimeout bounds the whole probe; opt.DialContext
+// is used to connect.
+func ProbeWith(ctx context.Context, streamType, rawURL string, opt Options) error {
+	timeout := opt.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+
+	opt.ConnectTimeout, opt.ReadTimeout = timeout, timeout
+	s, err := Open(ctx, streamType, rawURL, opt)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: no media within %v", ErrStreamNotFound, timeout)
+		}
+		return err
+	}
+	defer s.Close()
+
+	if rs, ok := s.(*rtmpStream); ok {
+		rs.readTimeout = max(time.Until(deadline), time.Millisecond)
+	}
+	if _, err := s.Read(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: no video within %v", ErrStalled, timeout)
+		}
+		return err
+	}
+	return nil
+}
