@@ -10,7 +10,8 @@
 //     HoldUnpublished set the server behaves like nginx-rtmp instead: it accepts the play, sends
 //     nothing, and attaches the player when a publisher starts.
 //   - A player joining mid-stream gets the codec configuration (with the latest parameter sets)
-//     first, and media from the next video keyframe on: never predicted frames without their
+//     first, then the cached group of pictures from the latest keyframe (so they start at
+//     once, like SRS's gop_cache), then live media: never predicted frames without their
 //     keyframe. Audio starts with that keyframe too.
 //   - Each player has a bounded queue; a player that falls behind is disconnected instead of
 //     slowing the publisher or other players.
@@ -86,6 +87,34 @@ type path struct {
 	params     []codecs.Codec       // per track: codec with the latest parameter sets
 	players    map[*player]struct{} // attached players
 	waiting    map[*player]struct{} // HoldUnpublished players without publisher
+
+	// The GOP cache: every packet since the last keyframe of the first video track, so a new
+	// player starts at once with a decodable picture instead of waiting up to a whole GOP.
+	firstVideo int
+	gop        []packet
+	gopBytes   int
+}
+
+// maxGOPCacheBytes bounds the GOP cache per path; a longer GOP is not cached.
+const maxGOPCacheBytes = 32 << 20
+
+// cache adds pkt to the path's GOP cache. Called with s.mu held.
+func (p *path) cache(pkt packet) {
+	if pkt.video && pkt.key && pkt.track == p.firstVideo {
+		p.gop, p.gopBytes = p.gop[:0], 0
+	} else if len(p.gop) == 0 {
+		return // no keyframe yet: nothing decodable to cache
+	}
+	size := len(pkt.frame)
+	for _, b := range pkt.au {
+		size += len(b)
+	}
+	if p.gopBytes+size > maxGOPCacheBytes {
+		p.gop, p.gopBytes = nil, 0
+		return
+	}
+	p.gop = append(p.gop, pkt)
+	p.gopBytes += size
 }
 
 // packet is one media message fanned out from a publisher to its players.
@@ -354,6 +383,13 @@ func (s *Server) publish(c net.Conn, sc *gortmplib.ServerConn, name string) erro
 
 	s.mu.Lock()
 	p.tracks, p.params, p.ready = tracks, params, true
+	p.firstVideo, p.gop, p.gopBytes = -1, nil, 0
+	for i, t := range tracks {
+		if t.Codec.IsVideo() {
+			p.firstVideo = i
+			break
+		}
+	}
 	for pl := range p.waiting {
 		delete(p.waiting, pl)
 		p.players[pl] = struct{}{}
@@ -384,6 +420,7 @@ func (s *Server) unpublish(p *path) {
 	defer s.mu.Unlock()
 	wasReady := p.ready
 	p.publishing, p.ready, p.tracks, p.params = false, false, nil, nil
+	p.gop, p.gopBytes = nil, 0
 	for pl := range p.players {
 		delete(p.players, pl)
 		close(pl.queue)
@@ -446,6 +483,7 @@ func (s *Server) broadcast(p *path, pkt packet) {
 	if pkt.video && pkt.track < len(p.params) {
 		p.params[pkt.track] = updateParams(p.params[pkt.track], pkt.au)
 	}
+	p.cache(pkt)
 	for pl := range p.players {
 		select {
 		case pl.queue <- pkt:
@@ -572,6 +610,11 @@ func (s *Server) play(c net.Conn, sc *gortmplib.ServerConn, name string) error {
 	switch {
 	case p != nil && p.ready:
 		tracks = p.playerTracks()
+		// Start from the cached GOP: its first packet is a keyframe.
+		pl.queue = make(chan packet, s.playerQueue()+len(p.gop))
+		for _, pkt := range p.gop {
+			pl.queue <- pkt
+		}
 		p.players[pl] = struct{}{}
 	case !s.HoldUnpublished:
 		s.mu.Unlock()

@@ -192,6 +192,7 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 		policy = capture.Exact
 	}
 	picker := &capture.Picker{Policy: policy, Interval: interval}
+	clock := &capture.Clock{} // stamps units with when they were live, not when they arrived
 
 	// The reader never waits on captures: decoding runs in its own goroutine, and a tick whose
 	// picture comes while the previous capture is still running is a miss.
@@ -259,7 +260,9 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 				connected = true
 				s.setState(StateCapturing, nil)
 			}
-			submit(picker.Unit(u))
+			for _, v := range clock.Push(u) {
+				submit(picker.Unit(v))
+			}
 		}
 	}
 }
