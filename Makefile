@@ -29,9 +29,16 @@ test: deps
 test-short: deps
 	$(GO) test -short ./...
 
-FUZZTIME ?= 10s
+# A short pass of every fuzz target (go test -fuzz takes one target at a time).
+FUZZTIME ?= 8s
+FUZZ_TARGETS := ./internal/snapshot:FuzzExpand ./internal/source:FuzzSplitRTMPURL \
+	./internal/rpc:FuzzParseParams ./internal/rpc:FuzzVerifyV1 ./internal/rpc:FuzzVerifyV3 \
+	./internal/api:FuzzParams
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME) ./internal/snapshot/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 clean:
 	rm -rf bin

@@ -94,7 +94,7 @@ func (s *Service) validateInput(in snapshot.StreamInput) error {
 	if err != nil || u.Host == "" || strings.ContainsAny(in.URL, " \t\r\n") {
 		return rpc.InvalidParameter("StreamInput.Url is not a valid URL")
 	}
-	schemes := map[string][]string{"rtmp": {"rtmp", "rtmps"}}[in.Type]
+	schemes := streamSchemes[in.Type]
 	if len(schemes) > 0 && !slices.Contains(schemes, u.Scheme) {
 		return rpc.InvalidParameter("StreamInput.Url must start with %s:// for Type %s", schemes[0], in.Type)
 	}
@@ -114,6 +114,15 @@ func (s *Service) checkHost(host string) error {
 		return s.NetPolicy.Check(ip)
 	}
 	return nil
+}
+
+// streamSchemes lists the URL schemes of each StreamInput.Type.
+var streamSchemes = map[string][]string{
+	"rtmp":     {"rtmp", "rtmps"},
+	"rtsp":     {"rtsp", "rtsps"},
+	"hls":      {"http", "https"},
+	"http-flv": {"http", "https"},
+	"srt":      {"srt"},
 }
 
 // validateOutput checks SnapshotOutput: a supported storage type, an endpoint host, a bucket.
