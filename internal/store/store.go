@@ -109,8 +109,12 @@ type JobRuntime struct {
 type Capture struct {
 	JobID      string
 	Generation int64
-	Files      []snapshot.File
-	Callbacks  []Callback // URL and Body set; the rest is the store's
+	// Holder and Token fence the write when Holder is set: RecordCapture then also requires
+	// that Holder still holds the job's lease with fencing token Token (see Leases).
+	Holder    string
+	Token     int64
+	Files     []snapshot.File
+	Callbacks []Callback // URL and Body set; the rest is the store's
 }
 
 // Callback is one queued callback delivery.
