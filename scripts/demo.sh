@@ -20,7 +20,8 @@ if [ ! -f "$SAMPLE" ]; then
 fi
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# Stop in reverse order (livesnap, the publisher, then the relay it publishes to).
+cleanup() { for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 mkdir -p "$DATA"
@@ -43,17 +44,23 @@ tpl=$(call CreateLiveSnapshotTemplate --TemplateName demo --TimeInterval 5 \
 echo "$tpl"
 tid=$(echo "$tpl" | field TemplateId)
 
-sleep 2 # let the publisher connect
 job=$(call SubmitLiveSnapshotJob --JobName demo --TemplateId "$tid" \
   --StreamInput "{\"Type\":\"rtmp\",\"Url\":\"$STREAM\"}" \
   --SnapshotOutput '{"StorageType":"oss","Endpoint":"oss-cn-shanghai.aliyuncs.com","Bucket":"demo-bucket"}')
 echo "$job"
 jid=$(echo "$job" | field JobId)
+# Submit starts the job at once when the stream is live. ffmpeg needs a few seconds to start
+# publishing, so the job may still be in init: start it as soon as the stream is there.
+for _ in $(seq 60); do
+  $BIN call GetLiveSnapshotJob --JobId "$jid" | grep -q '"Status": "started"' && break
+  $BIN call SendLiveSnapshotJobCommand --JobId "$jid" --Command start >/dev/null 2>&1 && break
+  echo "  (stream not live yet; retrying start)"; sleep 1
+done
 call GetLiveSnapshotJob --JobId "$jid"
 
 echo "== capturing for $WATCH s (one snapshot every 5 s)"
 for i in $(seq "$WATCH"); do
-  n=$(find "$DATA/objects/demo-bucket/snapshot/$jid" -name '*.jpg' 2>/dev/null | wc -l)
+  n=$( (find "$DATA/objects/demo-bucket/snapshot/$jid" -name '*.jpg' 2>/dev/null || true) | wc -l)
   printf '\r  %2ds: %d snapshots' "$i" "$n"; sleep 1
 done
 echo
