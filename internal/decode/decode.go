@@ -35,6 +35,8 @@ var (
 	ErrUnsupported = errors.New("decode: codec not supported")
 	// ErrClosed is returned by Decode after Close.
 	ErrClosed = errors.New("decode: decoder closed")
+
+	errNoUnits = errors.New("decode: no units")
 )
 
 // Limits on inputs (every input size bounded).
@@ -120,7 +122,7 @@ func (d *Decoder) Decode(units []media.AccessUnit, opt Options) (Picture, error)
 		return Picture{}, err
 	}
 	if len(units) == 0 {
-		return Picture{}, errors.New("decode: no units")
+		return Picture{}, errNoUnits
 	}
 	if len(units) > MaxUnits {
 		return Picture{}, fmt.Errorf("decode: %d units, more than %d", len(units), MaxUnits)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/livesnap/livesnap/internal/blob"
+	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/metrics"
 	"github.com/livesnap/livesnap/internal/snapshot"
 	"github.com/livesnap/livesnap/internal/source"
@@ -29,6 +30,9 @@ type Manager struct {
 	Poll    time.Duration
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics // nil: no metrics
+	// Decoders is shared by every pipeline: a stream holds a decoder only while a snapshot
+	// is being made. Nil: a pool of GOMAXPROCS decoders made on first use.
+	Decoders *decode.Pool
 
 	wake    chan struct{}
 	mu      sync.Mutex
@@ -67,6 +71,15 @@ func (m *Manager) MaxConcurrentSessions() int {
 	return m.maxSessions
 }
 
+func (m *Manager) decoders() *decode.Pool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Decoders == nil {
+		m.Decoders = &decode.Pool{}
+	}
+	return m.Decoders
+}
+
 // Wake makes the manager re-read the store now (called after a job command).
 func (m *Manager) Wake() {
 	m.init()
@@ -101,6 +114,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			m.stopAll()
+			m.decoders().Close()
 			return nil
 		case <-t.C:
 		case <-m.wake:

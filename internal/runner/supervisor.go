@@ -136,7 +136,6 @@ func (s *supervisor) run(ctx context.Context) {
 		s.log.Info("pipeline stopped")
 	}()
 	c := &capturer{sup: s, job: s.job}
-	defer c.close()
 	backoff := minBackoff
 	failure := "" // the state of the last failed session, kept while reconnecting
 	for ctx.Err() == nil {
@@ -269,17 +268,8 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 
 // capturer turns one keyframe into stored objects and records.
 type capturer struct {
-	sup     *supervisor
-	job     snapshot.Job
-	dec     *decode.Decoder
-	decCode media.Codec
-}
-
-func (c *capturer) close() {
-	if c.dec != nil {
-		c.dec.Close()
-		c.dec = nil
-	}
+	sup *supervisor
+	job snapshot.Job
 }
 
 // capture decodes the request's picture, writes the sequence object then the overwrite
@@ -302,17 +292,12 @@ func (c *capturer) capture(ctx context.Context, r *capture.Request) {
 
 func (c *capturer) captureErr(ctx context.Context, r *capture.Request) (string, error) {
 	u := r.Picture()
-	if c.dec == nil || c.decCode != u.Codec {
-		c.close()
-		d, err := decode.New(u.Codec)
-		if err != nil {
-			return missDecode, fmt.Errorf("decoder: %w", err)
-		}
-		c.dec, c.decCode = d, u.Codec
-	}
 	start := time.Now()
 	img := c.job.Image
-	pic, err := c.dec.Decode(r.Units, decode.Options{Width: img.Width, Height: img.Height, Quality: img.Quality})
+	pic, err := c.sup.m.decoders().Decode(ctx, r.Units, decode.Options{Width: img.Width, Height: img.Height, Quality: img.Quality})
+	if ctx.Err() != nil {
+		return missDecode, ctx.Err()
+	}
 	if err != nil {
 		return missDecode, fmt.Errorf("decode: %w", err)
 	}
