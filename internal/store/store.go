@@ -25,6 +25,8 @@ var (
 // several processes sharing the same database.
 type Store interface {
 	Close() error
+	// Leases share the started jobs among runner processes (see Leases).
+	Leases
 
 	// CreateAccount stores a new account and returns it with its assigned ID.
 	CreateAccount(ctx context.Context, a auth.Account) (auth.Account, error)
@@ -56,7 +58,8 @@ type Store interface {
 	// SetJobStatus atomically moves a job from status from to status to (ErrConflict if it is
 	// no longer in from). With newGeneration its Generation grows by one. With limit > 0 and to
 	// == started, it fails with ErrLimitExceeded when the account already has limit other
-	// started jobs.
+	// started jobs. A move to any status but started drops the job's lease; a restart (started
+	// to started) keeps it, and the holder sees the new Generation when it renews.
 	SetJobStatus(ctx context.Context, accountID int64, id, from, to string, newGeneration bool, limit int, now time.Time) (snapshot.Job, error)
 	// ListJobs returns one page of an account's jobs and the total matching count.
 	ListJobs(ctx context.Context, q JobQuery) ([]snapshot.Job, int64, error)
@@ -73,8 +76,9 @@ type Store interface {
 	// RecordCapture stores the records of one capture in one transaction: sequence records
 	// are added, the job's overwrite record (IsOverlay) is created or moved forward, and the
 	// capture's callbacks are queued in the outbox. It fails with ErrConflict, writing
-	// nothing, unless the job is still started at c.Generation: a pipeline that was stopped or
-	// replaced can never add records.
+	// nothing, unless the job is still started at c.Generation (and, with c.Holder set, still
+	// leased by c.Holder with fencing token c.Token): a pipeline that was stopped, replaced or
+	// taken over can never add records.
 	RecordCapture(ctx context.Context, c Capture) error
 	// ListFiles returns the job's records with CreateTime in [Start, End], ordered by time
 	// (records of one millisecond: sequence records by object name, then the overwrite record;

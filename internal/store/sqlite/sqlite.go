@@ -264,11 +264,22 @@ func scanJob(row scanner) (snapshot.Job, error) {
 
 // CreateJob implements store.Store.
 func (s *DB) CreateJob(ctx context.Context, j snapshot.Job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.AccountID, j.ID, j.Name, j.TemplateID, j.TemplateName, j.TimeInterval, j.OverwriteFormat, j.SequenceFormat,
-		j.Status, j.Input.Type, j.Input.URL, j.Output.StorageType, j.Output.Endpoint, j.Output.Bucket, j.CallbackURL,
-		ms(j.CreateTime), ms(j.LastModified), j.Generation,
-		policyOrDefault(j.Image.Policy), j.Image.Width, j.Image.Height, j.Image.Quality)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			j.AccountID, j.ID, j.Name, j.TemplateID, j.TemplateName, j.TimeInterval, j.OverwriteFormat, j.SequenceFormat,
+			j.Status, j.Input.Type, j.Input.URL, j.Output.StorageType, j.Output.Endpoint, j.Output.Bucket, j.CallbackURL,
+			ms(j.CreateTime), ms(j.LastModified), j.Generation,
+			policyOrDefault(j.Image.Policy), j.Image.Width, j.Image.Height, j.Image.Quality)
+		if err != nil {
+			return err
+		}
+		return bumpJobsVersion(ctx, tx)
+	})
+}
+
+// bumpJobsVersion makes store.Leases.JobsVersion grow, in the transaction of the change.
+func bumpJobsVersion(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE jobs_version SET version = version + 1 WHERE id = 1`)
 	return err
 }
 
@@ -303,8 +314,18 @@ func (s *DB) SetJobStatus(ctx context.Context, accountID int64, id, from, to str
 		if newGeneration {
 			gen++
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, generation = ?, modified_ms = ? WHERE id = ?`, to, gen, ms(now), id); err != nil {
+		update := `UPDATE jobs SET status = ?, generation = ?, modified_ms = ? WHERE id = ?`
+		if to != snapshot.StatusStarted {
+			// A job that is not started is never held; its next start is claimed afresh.
+			update = `UPDATE jobs SET status = ?, generation = ?, modified_ms = ?, lease_holder = '', lease_expires_ms = 0 WHERE id = ?`
+		}
+		if _, err := tx.ExecContext(ctx, update, to, gen, ms(now), id); err != nil {
 			return err
+		}
+		if to != from || gen != j.Generation {
+			if err := bumpJobsVersion(ctx, tx); err != nil {
+				return err
+			}
 		}
 		j.Status, j.Generation, j.LastModified = to, gen, now.UTC().Truncate(time.Millisecond)
 		out = j
@@ -342,8 +363,14 @@ func (s *DB) NextSequence(ctx context.Context, jobID string) (int64, error) {
 func (s *DB) RecordCapture(ctx context.Context, c store.Capture) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var account int64
-		err := tx.QueryRowContext(ctx, `SELECT account_id FROM jobs WHERE id = ? AND status = ? AND generation = ?`,
-			c.JobID, snapshot.StatusStarted, c.Generation).Scan(&account)
+		check := `SELECT account_id FROM jobs WHERE id = ? AND status = ? AND generation = ?`
+		args := []any{c.JobID, snapshot.StatusStarted, c.Generation}
+		if c.Holder != "" {
+			// The fence: only the current lease holder, with the token of its claim, may write.
+			check += ` AND lease_holder = ? AND lease_token = ?`
+			args = append(args, c.Holder, c.Token)
+		}
+		err := tx.QueryRowContext(ctx, check, args...).Scan(&account)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrConflict
 		}

@@ -25,6 +25,24 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceAcrossHandles runs the concurrency tests with several *sql.DB handles on one
+// file, as several processes (serve, runners, admin commands) have them.
+func TestConformanceAcrossHandles(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T, n int) []store.Store {
+		path := filepath.Join(t.TempDir(), "state.db")
+		var handles []store.Store
+		for i := 0; i < n; i++ {
+			db, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			handles = append(handles, db)
+		}
+		return handles
+	})
+}
+
 func TestFileIsPrivateAndMigrationsAreIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	db, err := Open(path)

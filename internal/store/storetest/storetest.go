@@ -14,18 +14,45 @@ import (
 	"github.com/livesnap/livesnap/internal/store"
 )
 
-// Run runs the suite; open returns a fresh, empty store for each subtest.
+// Run runs the suite; open returns a fresh, empty store for each subtest. The concurrency
+// tests run with many goroutines on that one store; RunShared runs them across handles.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Accounts", func(t *testing.T) { testAccounts(t, open(t)) })
 	t.Run("Nonces", func(t *testing.T) { testNonces(t, open(t)) })
 	t.Run("TemplatesAndJobs", func(t *testing.T) { testTemplatesAndJobs(t, open(t)) })
-	t.Run("JobLimitIsAtomic", func(t *testing.T) { testJobLimit(t, open(t)) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, open(t)) })
-	t.Run("SequenceNeverRepeats", func(t *testing.T) { testSequence(t, open(t)) })
 	t.Run("ListsAndUpdates", func(t *testing.T) { testLists(t, open(t)) })
 	t.Run("DeleteFiles", func(t *testing.T) { testDeleteFiles(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 	t.Run("Runtime", func(t *testing.T) { testRuntime(t, open(t)) })
+	t.Run("LeaseClaims", func(t *testing.T) { testLeaseClaims(t, open(t)) })
+	t.Run("LeaseRenewals", func(t *testing.T) { testLeaseRenewals(t, open(t)) })
+	t.Run("LeaseReleases", func(t *testing.T) { testLeaseReleases(t, open(t)) })
+	t.Run("Heartbeats", func(t *testing.T) { testHeartbeats(t, open(t)) })
+	t.Run("FencedCaptures", func(t *testing.T) { testFencedCaptures(t, open(t)) })
+	t.Run("JobsVersion", func(t *testing.T) { testJobsVersion(t, open(t)) })
+	runConcurrent(t, func(t *testing.T, n int) []store.Store {
+		s := open(t)
+		handles := make([]store.Store, n)
+		for i := range handles {
+			handles[i] = s
+		}
+		return handles
+	})
+}
+
+// RunShared runs the concurrency tests with several handles on one database, as several
+// processes or nodes have them; open returns n handles on one fresh, empty database.
+func RunShared(t *testing.T, open func(t *testing.T, n int) []store.Store) {
+	runConcurrent(t, open)
+}
+
+func runConcurrent(t *testing.T, open func(t *testing.T, n int) []store.Store) {
+	t.Run("JobLimitIsAtomic", func(t *testing.T) { testJobLimit(t, open(t, 4)) })
+	t.Run("SequenceNeverRepeats", func(t *testing.T) { testSequence(t, open(t, 4)) })
+	t.Run("NonceIsUsedOnce", func(t *testing.T) { testNonceRace(t, open(t, 4)) })
+	t.Run("ClaimersNeverShareAJob", func(t *testing.T) { testClaimRace(t, open(t, 3)) })
+	t.Run("FenceHoldsUnderConcurrency", func(t *testing.T) { testFenceRace(t, open(t, 2)) })
 }
 
 var ctx = context.Background()
@@ -173,7 +200,8 @@ func testTemplatesAndJobs(t *testing.T, s store.Store) {
 	}
 }
 
-func testJobLimit(t *testing.T, s store.Store) {
+func testJobLimit(t *testing.T, handles []store.Store) {
+	s := handles[0]
 	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
 	const jobs, limit = 12, 5
 	for i := 0; i < jobs; i++ {
@@ -186,7 +214,8 @@ func testJobLimit(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			_, err := s.SetJobStatus(ctx, a.ID, fmt.Sprintf("j%d", i), snapshot.StatusInit, snapshot.StatusStarted, true, limit, time.Now())
+			h := handles[i%len(handles)]
+			_, err := h.SetJobStatus(ctx, a.ID, fmt.Sprintf("j%d", i), snapshot.StatusInit, snapshot.StatusStarted, true, limit, time.Now())
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -264,7 +293,8 @@ func testFiles(t *testing.T, s store.Store) {
 	}
 }
 
-func testSequence(t *testing.T, s store.Store) {
+func testSequence(t *testing.T, handles []store.Store) {
+	s := handles[0]
 	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
 	newJob(t, s, a.ID, "job-s")
 	seen := make(map[int64]bool)
@@ -274,7 +304,7 @@ func testSequence(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := s.NextSequence(ctx, "job-s")
+			n, err := handles[i%len(handles)].NextSequence(ctx, "job-s")
 			if err != nil {
 				t.Error(err)
 				return
