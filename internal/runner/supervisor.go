@@ -32,18 +32,27 @@ const (
 	StateNoVideo    = "no_video"
 )
 
+// errLeaseLost: the holder could not renew its leases in time, so it may no longer write.
+var errLeaseLost = errors.New("lease not renewed in time; not writing")
+
+// errStoppedDuringCapture: the job was stopped, restarted or taken over while a snapshot was
+// being made; it is dropped.
+var errStoppedDuringCapture = errors.New("job stopped, restarted or taken over during capture")
+
 // Miss reasons (metrics label and log field).
 const (
 	missBusy   = "previous_capture_still_running"
 	missDecode = "decode_failed"
 	missWrite  = "object_write_failed"
 	missRecord = "record_failed"
+	missLease  = "lease_lost"
 )
 
 // supervisor runs one job's pipeline: connect, pick a keyframe per tick, capture, reconnect.
 type supervisor struct {
 	m      *Manager
 	job    snapshot.Job
+	token  int64 // the lease's fencing token, sent with every record
 	log    *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -52,9 +61,9 @@ type supervisor struct {
 	runtime store.JobRuntime
 }
 
-func newSupervisor(parent context.Context, m *Manager, j snapshot.Job) *supervisor {
+func newSupervisor(parent context.Context, m *Manager, j snapshot.Job, token int64) *supervisor {
 	ctx, cancel := context.WithCancel(parent)
-	s := &supervisor{m: m, job: j, cancel: cancel, done: make(chan struct{}),
+	s := &supervisor{m: m, job: j, token: token, cancel: cancel, done: make(chan struct{}),
 		log:     m.logger().With("job", j.ID, "generation", j.Generation),
 		runtime: store.JobRuntime{JobID: j.ID, Generation: j.Generation}}
 	go func() {
@@ -328,12 +337,24 @@ func (c *capturer) captureErr(ctx context.Context, r *capture.Request) (string, 
 	}
 	// Sequence object first, then the overwrite object: a reader of the overwrite object can
 	// always find the sequence object it shows. Each write is retried before it counts as a miss.
+	// No object is written once the lease may have passed to another holder, nor after the
+	// job was stopped or restarted (commands reach this process by polling).
+	j, err := c.sup.m.Store.GetJob(ctx, c.job.AccountID, c.job.ID)
+	if err != nil {
+		return missRecord, fmt.Errorf("read job: %w", err)
+	}
+	if j.Status != snapshot.StatusStarted || j.Generation != c.job.Generation {
+		return missRecord, errStoppedDuringCapture
+	}
 	for _, f := range files {
+		if !c.sup.m.leaseValid() {
+			return missLease, errLeaseLost
+		}
 		if err := c.put(ctx, f.Object, pic.JPEG); err != nil {
 			return missWrite, err
 		}
 	}
-	capture := store.Capture{JobID: c.job.ID, Generation: c.job.Generation, Files: files}
+	capture := store.Capture{JobID: c.job.ID, Generation: c.job.Generation, Holder: c.sup.m.HolderID, Token: c.sup.token, Files: files}
 	if c.job.CallbackURL != "" {
 		for _, f := range files {
 			capture.Callbacks = append(capture.Callbacks, store.Callback{URL: c.job.CallbackURL, Body: callback.Body(c.job, f)})
@@ -341,7 +362,7 @@ func (c *capturer) captureErr(ctx context.Context, r *capture.Request) (string, 
 	}
 	err = c.sup.m.Store.RecordCapture(ctx, capture)
 	if errors.Is(err, store.ErrConflict) {
-		return missRecord, fmt.Errorf("job stopped or restarted during capture")
+		return missRecord, errStoppedDuringCapture
 	}
 	if err != nil {
 		return missRecord, err
