@@ -150,6 +150,7 @@ type service struct {
 	Data     string
 	KeyID    string
 	Secret   string
+	Cmd      *execpkg.Cmd
 }
 
 // startService runs the livesnap binary on a fresh data directory with a known root key.
@@ -163,6 +164,7 @@ func startService(t *testing.T, extraArgs ...string) *service {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	s.Cmd = cmd
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {

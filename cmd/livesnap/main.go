@@ -3,7 +3,8 @@
 //
 // Subcommands:
 //
-//	serve       run the API and the capture runner
+//	serve       run the API and the capture runners
+//	runner      one runner process (started by serve)
 //	call        call an API action, signed with an access key (a small CLI client)
 //	accounts    administer accounts on the store directly
 //	keys        administer access keys on the store directly
@@ -34,6 +35,8 @@ func main() {
 		err = accounts(args, os.Stdout)
 	case "keys":
 		err = keys(args, os.Stdout)
+	case "runner":
+		err = runnerChild(args)
 	case "rtmp-relay":
 		err = relay(args)
 	case "version", "--version", "-v":
@@ -57,6 +60,7 @@ func usage() {
 commands:
   serve        run the ICE-compatible API and the snapshot runner
                [--listen 127.0.0.1:8080] [--data ./data] [--min-interval 5]
+               [--runners N] [--api-only | --runner-only] [--lease-ttl 10s]
   call ACTION  call an API action: livesnap call GetLiveSnapshotJob --JobId ID
                credentials: LIVESNAP_ACCESS_KEY_ID/_SECRET, LIVESNAP_ENDPOINT, or ./data/credentials.json
   accounts     create|disable|enable|enable-service|disable-service|set-limit [--account ID] [--limit N]

@@ -12,10 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/livesnap/livesnap/internal/api"
 	"github.com/livesnap/livesnap/internal/auth"
@@ -39,75 +42,209 @@ type credentials struct {
 	Endpoint        string
 }
 
-func serve(args []string) error {
+// serveConfig is everything `serve` is told. Runner children get it as JSON in
+// LIVESNAP_RUNNER_CONFIG, so a setting is defined once and reaches every process.
+type serveConfig struct {
+	Listen       string
+	Data         string
+	MinInterval  int
+	ProbeTimeout time.Duration
+	Rate, Burst  float64
+	AllowNet     string
+	DenyNet      string
+	LogLevel     string
+	Runners      int // runner child processes; 0: run the pipelines in this process
+	APIOnly      bool
+	RunnerOnly   bool
+	LeaseTTL     time.Duration
+}
+
+func parseServeFlags(args []string) (serveConfig, error) {
+	var c serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	listen := fs.String("listen", env("LIVESNAP_LISTEN", "127.0.0.1:8080"), "API listen address (env LIVESNAP_LISTEN)")
-	dataDir := fs.String("data", env("LIVESNAP_DATA", "./data"), "state and snapshot directory (env LIVESNAP_DATA)")
-	minInterval := fs.Int("min-interval", envInt("LIVESNAP_MIN_INTERVAL", 5), "smallest TimeInterval accepted, seconds (env LIVESNAP_MIN_INTERVAL)")
-	probeTimeout := fs.Duration("probe-timeout", 5*time.Second, "how long start/submit wait for a stream's first video")
-	rate := fs.Float64("rate-limit", envFloat("LIVESNAP_RATE_LIMIT", 100), "requests per second per access key (0: unlimited)")
-	burst := fs.Float64("rate-burst", envFloat("LIVESNAP_RATE_BURST", 200), "burst of requests per access key")
-	allowNet := fs.String("allow-net", env("LIVESNAP_ALLOW_NET", ""), "networks (CIDRs) stream and callback URLs may reach; empty: all but --deny-net")
-	denyNet := fs.String("deny-net", env("LIVESNAP_DENY_NET", strings.Join(netpolicy.DefaultDeny, ",")), "networks (CIDRs) never reached")
-	logLevel := fs.String("log-level", env("LIVESNAP_LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.StringVar(&c.Listen, "listen", env("LIVESNAP_LISTEN", "127.0.0.1:8080"), "API listen address (env LIVESNAP_LISTEN)")
+	fs.StringVar(&c.Data, "data", env("LIVESNAP_DATA", "./data"), "state and snapshot directory (env LIVESNAP_DATA)")
+	fs.IntVar(&c.MinInterval, "min-interval", envInt("LIVESNAP_MIN_INTERVAL", 5), "smallest TimeInterval accepted, seconds (env LIVESNAP_MIN_INTERVAL)")
+	fs.DurationVar(&c.ProbeTimeout, "probe-timeout", 5*time.Second, "how long start/submit wait for a stream's first video")
+	fs.Float64Var(&c.Rate, "rate-limit", envFloat("LIVESNAP_RATE_LIMIT", 100), "requests per second per access key (0: unlimited)")
+	fs.Float64Var(&c.Burst, "rate-burst", envFloat("LIVESNAP_RATE_BURST", 200), "burst of requests per access key")
+	fs.StringVar(&c.AllowNet, "allow-net", env("LIVESNAP_ALLOW_NET", ""), "networks (CIDRs) stream and callback URLs may reach; empty: all but --deny-net")
+	fs.StringVar(&c.DenyNet, "deny-net", env("LIVESNAP_DENY_NET", strings.Join(netpolicy.DefaultDeny, ",")), "networks (CIDRs) never reached")
+	fs.StringVar(&c.LogLevel, "log-level", env("LIVESNAP_LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.IntVar(&c.Runners, "runners", envInt("LIVESNAP_RUNNERS", runtime.NumCPU()), "runner processes (env LIVESNAP_RUNNERS); 0 runs the pipelines inside this process")
+	fs.BoolVar(&c.APIOnly, "api-only", false, "serve the API only; other nodes run the pipelines")
+	fs.BoolVar(&c.RunnerOnly, "runner-only", false, "run pipelines only (no API); for nodes of a cluster")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", runner.DefaultLeaseTTL, "how long a runner's job leases last without renewal (a dead runner's jobs move after this)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return c, err
 	}
-	if *minInterval < 1 || *minInterval > 3600 {
-		return fmt.Errorf("--min-interval must be from 1 to 3600")
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("serve takes no arguments (got %q)", fs.Args())
+	case c.MinInterval < 1 || c.MinInterval > 3600:
+		return c, fmt.Errorf("--min-interval must be from 1 to 3600")
+	case c.APIOnly && c.RunnerOnly:
+		return c, fmt.Errorf("--api-only and --runner-only exclude each other")
+	case c.Runners < 0 || c.Runners > 256:
+		return c, fmt.Errorf("--runners must be from 0 to 256")
+	case c.LeaseTTL < 3*time.Second || c.LeaseTTL > 5*time.Minute:
+		return c, fmt.Errorf("--lease-ttl must be from 3s to 5m")
 	}
-	policy, err := netpolicy.Parse(*allowNet, *denyNet)
-	if err != nil {
-		return err
+	if _, err := c.netPolicy(); err != nil {
+		return c, err
 	}
+	if _, err := c.logLevel(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (c serveConfig) netPolicy() (*netpolicy.Policy, error) {
+	return netpolicy.Parse(c.AllowNet, c.DenyNet)
+}
+
+func (c serveConfig) logLevel() (slog.Level, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return level, fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(logger)
+	return level, nil
+}
 
-	db, closeDB, err := openStore(*dataDir)
+func (c serveConfig) logger(attrs ...any) *slog.Logger {
+	level, _ := c.logLevel()
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With(attrs...)
+}
+
+func (c serveConfig) openStore() (store.Store, func() error, error) { return openStore(c.Data) }
+
+func (c serveConfig) blobs() blob.Writer { return &blob.Local{Root: filepath.Join(c.Data, "objects")} }
+
+// newManager builds a lease holder that runs pipelines in this process.
+func (c serveConfig) newManager(db store.Store, holder string, logger *slog.Logger, met *metrics.Metrics) (*runner.Manager, error) {
+	policy, err := c.netPolicy()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer closeDB()
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	if err := bootstrap(context.Background(), db, *dataDir, ln.Addr().String()); err != nil {
-		return err
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	met := metrics.New()
-	mgr := &runner.Manager{
-		Store: db,
-		Blobs: &blob.Local{Root: filepath.Join(*dataDir, "objects")},
+	return &runner.Manager{
+		Store:    db,
+		Blobs:    c.blobs(),
+		HolderID: holder,
+		LeaseTTL: c.LeaseTTL,
 		Open: func(ctx context.Context, in snapshot.StreamInput, readTimeout time.Duration) (source.Stream, error) {
 			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout, DialContext: policy.DialContext(10 * time.Second)})
 		},
 		Logger:  logger,
 		Metrics: met,
+	}, nil
+}
+
+func serve(args []string) error {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		return err
 	}
+	policy, _ := cfg.netPolicy()
+	logger := cfg.logger()
+	slog.SetDefault(logger)
+
+	db, closeDB, err := cfg.openStore()
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+
+	var ln net.Listener
+	if !cfg.RunnerOnly {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return err
+		}
+		if err := bootstrap(context.Background(), db, cfg.Data, ln.Addr().String()); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	met := metrics.New()
+	gatherers := prometheus.Gatherers{metrics.Labeled{G: met.Registry, Name: "process", Value: "serve"}}
+
+	// The pipelines: in runner child processes (a codec crash takes down one runner, never
+	// the API), or in this process with --runners 0.
+	var wake func()
+	var background []func()
+	if !cfg.APIOnly {
+		if cfg.Runners == 0 {
+			mgr, err := cfg.newManager(db, "", logger, met)
+			if err != nil {
+				return err
+			}
+			wake = mgr.Wake
+			background = append(background, func() { mgr.Run(ctx) })
+		} else {
+			procs, err := newRunnerProcs(cfg, db, logger)
+			if err != nil {
+				return err
+			}
+			defer procs.cleanup()
+			gatherers = append(gatherers, procs.gatherers()...)
+			background = append(background, func() { procs.run(ctx) })
+		}
+	}
+
+	dispatcher := &callback.Dispatcher{Store: db, Client: callback.NewClient(policy.DialContext(5 * time.Second)), Logger: logger,
+		Delivered: met.CallbacksOK.Inc, Failed: met.CallbacksFailed.Inc}
+	background = append(background, func() { dispatcher.Run(ctx) })
+
+	done := make(chan struct{}, len(background))
+	for _, f := range background {
+		go func() { defer func() { done <- struct{}{} }(); f() }()
+	}
+	defer func() {
+		for range background {
+			<-done
+		}
+	}()
+
+	if cfg.RunnerOnly {
+		logger.Info("livesnap running pipelines only", "version", version, "runners", cfg.Runners)
+		<-ctx.Done()
+		return nil
+	}
+	srv := &http.Server{Handler: cfg.apiHandler(db, policy, wake, met, gatherers, logger), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	logger.Info("livesnap serving", "version", version, "listen", ln.Addr().String(), "data", cfg.Data, "runners", cfg.Runners, "api_only", cfg.APIOnly)
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		stop()
+		return err
+	}
+	return nil
+}
+
+// apiHandler is the HTTP side: the ICE RPC endpoint, health, readiness and metrics.
+func (c serveConfig) apiHandler(db store.Store, policy *netpolicy.Policy, jobsChanged func(), met *metrics.Metrics,
+	gatherers prometheus.Gatherers, logger *slog.Logger) http.Handler {
 	svc := &api.Service{
 		Store: db,
 		Probe: func(ctx context.Context, in snapshot.StreamInput) error {
-			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: *probeTimeout, DialContext: policy.DialContext(*probeTimeout)})
+			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: c.ProbeTimeout, DialContext: policy.DialContext(c.ProbeTimeout)})
 			if errors.Is(err, source.ErrStreamNotFound) || errors.Is(err, source.ErrStalled) || errors.Is(err, source.ErrEnded) {
 				return fmt.Errorf("%w: %v", api.ErrStreamNotFound, err)
 			}
 			return err
 		},
-		MinInterval:  *minInterval,
+		MinInterval:  c.MinInterval,
 		StorageTypes: []string{"oss"},
 		StreamTypes:  []string{"rtmp"},
-		JobsChanged:  mgr.Wake,
-		RateLimit:    &ratelimit.Limiter{Rate: *rate, Burst: max(*burst, 1)},
-		Blobs:        mgr.Blobs,
+		JobsChanged:  jobsChanged,
+		RateLimit:    &ratelimit.Limiter{Rate: c.Rate, Burst: max(c.Burst, 1)},
+		Blobs:        c.blobs(),
 		NetPolicy:    policy,
 		Logger:       logger,
 	}
@@ -132,31 +269,8 @@ func serve(args []string) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", met.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-
-	dispatcher := &callback.Dispatcher{Store: db, Client: callback.NewClient(policy.DialContext(5 * time.Second)), Logger: logger,
-		Delivered: met.CallbacksOK.Inc, Failed: met.CallbacksFailed.Inc}
-	runnerDone := make(chan struct{})
-	go func() {
-		defer close(runnerDone)
-		go dispatcher.Run(ctx)
-		mgr.Run(ctx)
-	}()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	logger.Info("livesnap serving", "version", version, "listen", ln.Addr().String(), "data", *dataDir)
-	err = srv.Serve(ln)
-	<-runnerDone
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	mux.Handle("GET /metrics", metrics.HandlerFor(gatherers))
+	return mux
 }
 
 // bootstrap creates the first account and its root key on an empty store, prints them and

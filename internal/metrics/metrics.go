@@ -3,11 +3,20 @@
 package metrics
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
 )
 
 // Metrics is the set of livesnap's metrics, registered on its own registry.
@@ -59,4 +68,61 @@ func New() *Metrics {
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// Labeled is a Gatherer that adds the label Name=Value to every metric G gathers, so the
+// metrics of several processes can be served together without clashing.
+type Labeled struct {
+	G           prometheus.Gatherer
+	Name, Value string
+}
+
+// Gather implements prometheus.Gatherer.
+func (l Labeled) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := l.G.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(l.Name), Value: proto.String(l.Value)})
+		}
+	}
+	return mfs, err
+}
+
+// Remote gathers the metrics another process serves in the text format on a Unix socket
+// (a runner child's).
+type Remote struct {
+	Socket string
+}
+
+// Gather implements prometheus.Gatherer.
+func (r Remote) Gather() ([]*dto.MetricFamily, error) {
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", r.Socket)
+		}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://runner/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics from %s: %s", r.Socket, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*dto.MetricFamily, 0, len(byName))
+	for _, mf := range byName {
+		out = append(out, mf)
+	}
+	return out, nil
+}
+
+// HandlerFor serves what g gathers, skipping sources that fail (a runner being restarted).
+func HandlerFor(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
