@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/livesnap/livesnap/internal/h26x"
 	"github.com/livesnap/livesnap/internal/media"
 )
 
@@ -171,7 +172,7 @@ func checkRandomAccess(codec media.Codec, nalus [][]byte) error {
 			case 5: // IDR slice
 				rap = true
 			case 6: // SEI: a recovery point makes an intra-refresh entry the decoder tracks
-				if seiHasRecoveryPoint(b[1:]) {
+				if _, ok := h26x.H264RecoveryPoint(b[1:]); ok {
 					rap = true
 				}
 			}
@@ -225,59 +226,3 @@ func checkRandomAccess(codec media.Codec, nalus [][]byte) error {
 	return nil
 }
 
-// seiHasRecoveryPoint parses the SEI messages of an H.264 SEI NAL payload (after the NAL
-// header) looking for a recovery point (payloadType 6).
-func seiHasRecoveryPoint(p []byte) bool {
-	rbsp := unescape(p)
-	for len(rbsp) > 1 {
-		typ, n := seiNumber(rbsp)
-		if n == 0 {
-			return false
-		}
-		rbsp = rbsp[n:]
-		size, n := seiNumber(rbsp)
-		if n == 0 {
-			return false
-		}
-		rbsp = rbsp[n:]
-		if typ == 6 {
-			return true
-		}
-		if size > len(rbsp) {
-			return false
-		}
-		rbsp = rbsp[size:]
-	}
-	return false
-}
-
-// seiNumber reads an SEI payload type or size (a run of 0xFF bytes plus a final byte).
-func seiNumber(b []byte) (v, n int) {
-	for n < len(b) {
-		v += int(b[n])
-		n++
-		if b[n-1] != 0xff {
-			return v, n
-		}
-	}
-	return 0, 0
-}
-
-// unescape removes emulation-prevention bytes (00 00 03 -> 00 00).
-func unescape(p []byte) []byte {
-	out := make([]byte, 0, len(p))
-	zeros := 0
-	for _, c := range p {
-		if zeros >= 2 && c == 3 {
-			zeros = 0
-			continue
-		}
-		if c == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-		out = append(out, c)
-	}
-	return out
-}
