@@ -50,6 +50,7 @@ func serve(args []string) error {
 	allowNet := fs.String("allow-net", env("LIVESNAP_ALLOW_NET", ""), "networks (CIDRs) stream and callback URLs may reach; empty: all but --deny-net")
 	denyNet := fs.String("deny-net", env("LIVESNAP_DENY_NET", strings.Join(netpolicy.DefaultDeny, ",")), "networks (CIDRs) never reached")
 	logLevel := fs.String("log-level", env("LIVESNAP_LOG_LEVEL", "info"), "debug, info, warn or error")
+	storageConfig := fs.String("storage-config", env("LIVESNAP_STORAGE_CONFIG", ""), "JSON file of SnapshotOutputs and their backends (env LIVESNAP_STORAGE_CONFIG); empty: oss at any endpoint into <data>/objects")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +68,10 @@ func serve(args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
 
+	outputs, err := storageRouter(*storageConfig, filepath.Join(*dataDir, "objects"), logger)
+	if err != nil {
+		return err
+	}
 	db, closeDB, err := openStore(*dataDir)
 	if err != nil {
 		return err
@@ -86,7 +91,7 @@ func serve(args []string) error {
 	met := metrics.New()
 	mgr := &runner.Manager{
 		Store: db,
-		Blobs: &blob.Local{Root: filepath.Join(*dataDir, "objects")},
+		Blobs: outputs,
 		Open: func(ctx context.Context, in snapshot.StreamInput, readTimeout time.Duration) (source.Stream, error) {
 			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout, DialContext: policy.DialContext(10 * time.Second)})
 		},
@@ -103,7 +108,8 @@ func serve(args []string) error {
 			return err
 		},
 		MinInterval:  *minInterval,
-		StorageTypes: []string{"oss"},
+		StorageTypes: outputs.StorageTypes(),
+		Outputs:      outputs,
 		StreamTypes:  []string{"rtmp"},
 		JobsChanged:  mgr.Wake,
 		RateLimit:    &ratelimit.Limiter{Rate: *rate, Burst: max(*burst, 1)},
@@ -157,6 +163,29 @@ func serve(args []string) error {
 		return nil
 	}
 	return err
+}
+
+// storageRouter builds the object outputs: the storage configuration file when one is given,
+// else oss at any endpoint into objectsDir. It logs where each output goes, never a secret.
+func storageRouter(path, objectsDir string, logger *slog.Logger) (*blob.Router, error) {
+	if path == "" {
+		return blob.DefaultRouter(objectsDir), nil
+	}
+	cfg, err := blob.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 && cfg.InlineSecrets() {
+		logger.Warn("the storage config holds secrets and others may read it: chmod 600, or name environment variables in SecretAccessKeyEnv", "file", path)
+	}
+	r, err := cfg.Router(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("storage config %s: %w", path, err)
+	}
+	for _, rt := range r.Routes() {
+		logger.Info("storage output", "storage_type", rt.StorageType, "endpoint", rt.Endpoint, "buckets", strings.Join(rt.Buckets, ","), "backend", rt.Backend)
+	}
+	return r, nil
 }
 
 // bootstrap creates the first account and its root key on an empty store, prints them and
