@@ -21,7 +21,8 @@ demo: build
 	@bash scripts/demo.sh
 
 # Every test: vet, the race detector, the end-to-end stories, and a short fuzz pass.
-test: deps
+test:
+	@bash scripts/install-deps.sh --with-test-tools
 	$(GO) vet ./...
 	$(GO) test -race -timeout 40m ./...
 	@$(MAKE) --no-print-directory fuzz
