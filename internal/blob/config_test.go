@@ -82,3 +82,31 @@ func TestLoadConfigResolvesRelativeDirectories(t *testing.T) {
 		t.Fatal("an oversized file must be refused")
 	}
 }
+
+// Any input: no panic, a secret from the environment never shows in an error, and an accepted
+// configuration routes only known storage types.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{"Outputs":[{"StorageType":"oss","Endpoint":"*","Local":{"Dir":"/tmp/x"}}]}`))
+	f.Add([]byte(`{"Outputs":[{"StorageType":"s3","Endpoint":"h:9000","Buckets":["b-1"],"S3":{"URL":"http://127.0.0.1:9000","Style":"virtual-host","AccessKeyIdEnv":"K","SecretAccessKeyEnv":"S","TimeoutSeconds":3}}]}`))
+	f.Add([]byte(`{"Outputs":[{"StorageType":"local","Endpoint":"a.b","S3":{"URL":"https://u:p@h"}}]}`))
+	const secret = "fuzz-env-secret-5f1e"
+	getenv := func(k string) string { return map[string]string{"K": "id", "S": secret}[k] }
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig(data)
+		if err != nil {
+			return
+		}
+		r, err := c.Router(getenv)
+		if err != nil {
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("error shows the secret: %v", err)
+			}
+			return
+		}
+		for _, st := range r.StorageTypes() {
+			if st != "oss" && st != "s3" && st != "local" {
+				t.Fatalf("routes storage type %q", st)
+			}
+		}
+	})
+}
