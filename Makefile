@@ -21,7 +21,8 @@ demo: build
 	@bash scripts/demo.sh
 
 # Every test: vet, the race detector, the end-to-end stories, and a short fuzz pass.
-test: deps
+test:
+	@bash scripts/install-deps.sh --with-test-tools
 	$(GO) vet ./...
 	$(GO) test -race -timeout 40m ./...
 	@$(MAKE) --no-print-directory fuzz
@@ -33,7 +34,7 @@ test-short: deps
 FUZZTIME ?= 8s
 FUZZ_TARGETS := ./internal/snapshot:FuzzExpand ./internal/source:FuzzSplitRTMPURL \
 	./internal/rpc:FuzzParseParams ./internal/rpc:FuzzVerifyV1 ./internal/rpc:FuzzVerifyV3 \
-	./internal/api:FuzzParams
+	./internal/api:FuzzParams ./internal/blob:FuzzParseConfig
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \

@@ -156,10 +156,17 @@ type service struct {
 // startService runs the livesnap binary on a fresh data directory with a known root key.
 func startService(t *testing.T, extraArgs ...string) *service {
 	t.Helper()
+	return startServiceEnv(t, nil, extraArgs...)
+}
+
+// startServiceEnv is startService with extra environment variables (NAME=value).
+func startServiceEnv(t *testing.T, extraEnv []string, extraArgs ...string) *service {
+	t.Helper()
 	s := &service{Endpoint: freePort(t), Data: t.TempDir(), KeyID: "LTAIe2eTestKey0000001", Secret: "e2e-test-secret-000000000000001"}
 	args := append([]string{"serve", "--listen", s.Endpoint, "--data", s.Data}, extraArgs...)
 	cmd := execpkg.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "LIVESNAP_ROOT_ACCESS_KEY_ID="+s.KeyID, "LIVESNAP_ROOT_ACCESS_KEY_SECRET="+s.Secret)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stderr = &testLog{t: t, prefix: "livesnap: "}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

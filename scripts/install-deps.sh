@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what livesnap needs on a Debian machine: FFmpeg's libraries (cgo), ffmpeg itself
 # (tests and the demo), pkg-config, and the Go modules. Installs only what is missing.
+# --with-test-tools also installs what only the tests use (versitygw, an S3 server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +20,9 @@ fi
 
 command -v go >/dev/null || { echo "Go is required (https://go.dev/dl); /usr/local/go/bin must be on PATH" >&2; exit 1; }
 go mod download
+
+# versitygw (Apache-2.0): the S3-compatible server the object storage tests run against.
+if [ "${1:-}" = "--with-test-tools" ] && ! command -v versitygw >/dev/null && [ ! -x bin/versitygw ]; then
+  echo "installing versitygw v1.8.0 into bin/"
+  GOBIN="$PWD/bin" go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+fi

@@ -59,7 +59,7 @@ func usage() {
 
 commands:
   serve        run the ICE-compatible API and the snapshot runner
-               [--listen 127.0.0.1:8080] [--data ./data] [--min-interval 5]
+               [--listen 127.0.0.1:8080] [--data ./data] [--min-interval 5] [--storage-config FILE]
                [--runners N] [--api-only | --runner-only] [--lease-ttl 10s]
   call ACTION  call an API action: livesnap call GetLiveSnapshotJob --JobId ID
                credentials: LIVESNAP_ACCESS_KEY_ID/_SECRET, LIVESNAP_ENDPOINT, or ./data/credentials.json

@@ -57,6 +57,9 @@ type serveConfig struct {
 	APIOnly      bool
 	RunnerOnly   bool
 	LeaseTTL     time.Duration
+	// StorageConfig is the JSON file of outputs (blob.Config); empty: oss at any endpoint
+	// into <data>/objects.
+	StorageConfig string
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -75,6 +78,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.BoolVar(&c.APIOnly, "api-only", false, "serve the API only; other nodes run the pipelines")
 	fs.BoolVar(&c.RunnerOnly, "runner-only", false, "run pipelines only (no API); for nodes of a cluster")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", runner.DefaultLeaseTTL, "how long a runner's job leases last without renewal (a dead runner's jobs move after this)")
+	fs.StringVar(&c.StorageConfig, "storage-config", env("LIVESNAP_STORAGE_CONFIG", ""), "JSON file of SnapshotOutputs and their backends (env LIVESNAP_STORAGE_CONFIG); empty: oss at any endpoint into <data>/objects")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -118,17 +122,42 @@ func (c serveConfig) logger(attrs ...any) *slog.Logger {
 
 func (c serveConfig) openStore() (store.Store, func() error, error) { return openStore(c.Data) }
 
-func (c serveConfig) blobs() blob.Writer { return &blob.Local{Root: filepath.Join(c.Data, "objects")} }
+// outputs builds the object outputs: the storage configuration file when there is one, else
+// oss at any endpoint into <data>/objects. With logger it logs where each output goes (never
+// a secret).
+func (c serveConfig) outputs(logger *slog.Logger) (*blob.Router, error) {
+	objects := filepath.Join(c.Data, "objects")
+	if c.StorageConfig == "" {
+		return blob.DefaultRouter(objects), nil
+	}
+	cfg, err := blob.LoadConfig(c.StorageConfig)
+	if err != nil {
+		return nil, err
+	}
+	r, err := cfg.Router(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("storage config %s: %w", c.StorageConfig, err)
+	}
+	if logger != nil {
+		if st, err := os.Stat(c.StorageConfig); err == nil && st.Mode().Perm()&0o077 != 0 && cfg.InlineSecrets() {
+			logger.Warn("the storage config holds secrets and others may read it: chmod 600, or name environment variables in SecretAccessKeyEnv", "file", c.StorageConfig)
+		}
+		for _, rt := range r.Routes() {
+			logger.Info("storage output", "storage_type", rt.StorageType, "endpoint", rt.Endpoint, "buckets", strings.Join(rt.Buckets, ","), "backend", rt.Backend)
+		}
+	}
+	return r, nil
+}
 
 // newManager builds a lease holder that runs pipelines in this process.
-func (c serveConfig) newManager(db store.Store, holder string, logger *slog.Logger, met *metrics.Metrics) (*runner.Manager, error) {
+func (c serveConfig) newManager(db store.Store, blobs blob.Writer, holder string, logger *slog.Logger, met *metrics.Metrics) (*runner.Manager, error) {
 	policy, err := c.netPolicy()
 	if err != nil {
 		return nil, err
 	}
 	return &runner.Manager{
 		Store:    db,
-		Blobs:    c.blobs(),
+		Blobs:    blobs,
 		HolderID: holder,
 		LeaseTTL: c.LeaseTTL,
 		Open: func(ctx context.Context, in snapshot.StreamInput, readTimeout time.Duration) (source.Stream, error) {
@@ -147,6 +176,10 @@ func serve(args []string) error {
 	policy, _ := cfg.netPolicy()
 	logger := cfg.logger()
 	slog.SetDefault(logger)
+	outputs, err := cfg.outputs(logger)
+	if err != nil {
+		return err
+	}
 
 	db, closeDB, err := cfg.openStore()
 	if err != nil {
@@ -175,7 +208,7 @@ func serve(args []string) error {
 	var background []func()
 	if !cfg.APIOnly {
 		if cfg.Runners == 0 {
-			mgr, err := cfg.newManager(db, "", logger, met)
+			mgr, err := cfg.newManager(db, outputs, "", logger, met)
 			if err != nil {
 				return err
 			}
@@ -211,7 +244,7 @@ func serve(args []string) error {
 		<-ctx.Done()
 		return nil
 	}
-	srv := &http.Server{Handler: cfg.apiHandler(db, policy, wake, met, gatherers, logger), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: cfg.apiHandler(db, outputs, policy, wake, met, gatherers, logger), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	go func() {
 		<-ctx.Done()
@@ -228,7 +261,7 @@ func serve(args []string) error {
 }
 
 // apiHandler is the HTTP side: the ICE RPC endpoint, health, readiness and metrics.
-func (c serveConfig) apiHandler(db store.Store, policy *netpolicy.Policy, jobsChanged func(), met *metrics.Metrics,
+func (c serveConfig) apiHandler(db store.Store, outputs *blob.Router, policy *netpolicy.Policy, jobsChanged func(), met *metrics.Metrics,
 	gatherers prometheus.Gatherers, logger *slog.Logger) http.Handler {
 	svc := &api.Service{
 		Store: db,
@@ -240,11 +273,12 @@ func (c serveConfig) apiHandler(db store.Store, policy *netpolicy.Policy, jobsCh
 			return err
 		},
 		MinInterval:  c.MinInterval,
-		StorageTypes: []string{"oss"},
+		StorageTypes: outputs.StorageTypes(),
+		Outputs:      outputs,
 		StreamTypes:  []string{"rtmp"},
 		JobsChanged:  jobsChanged,
 		RateLimit:    &ratelimit.Limiter{Rate: c.Rate, Burst: max(c.Burst, 1)},
-		Blobs:        c.blobs(),
+		Blobs:        outputs,
 		NetPolicy:    policy,
 		Logger:       logger,
 	}

@@ -42,6 +42,9 @@ type Service struct {
 	MinInterval int
 	// StorageTypes lists the SnapshotOutput.StorageType values this node can write.
 	StorageTypes []string
+	// Outputs refuses SnapshotOutputs the operator did not configure (a *blob.RouteError);
+	// nil accepts every output of a listed StorageType.
+	Outputs OutputChecker
 	// StreamTypes lists the StreamInput.Type values this node can pull.
 	StreamTypes []string
 	// NetPolicy refuses stream and callback URLs whose literal IP address it forbids (names
@@ -53,6 +56,11 @@ type Service struct {
 	JobsChanged func()
 	Now         func() time.Time
 	Logger      *slog.Logger
+}
+
+// OutputChecker tells whether this node may write to a SnapshotOutput (blob.Router does).
+type OutputChecker interface {
+	Check(out snapshot.SnapshotOutput) error
 }
 
 // Principal is who an authenticated call acts as.
@@ -128,6 +136,7 @@ var (
 	errMalformedStart    = rpc.NewError(400, "MalformedStartTime", "Specified parameter StartTime is not valid.")
 	errMalformedEnd      = rpc.NewError(400, "MalformedEndTime", "Specified parameter EndTime is not valid.")
 	errEndTimeMismatch   = rpc.NewError(400, "EndTimeMismatch", "Specified end time does not math the specified start time.")
+	errBucketNotAuth     = rpc.NewError(403, "BucketNotAuthorized", "Bucket is not authorised.")
 )
 
 func (s *Service) now() time.Time {

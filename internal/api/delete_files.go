@@ -15,6 +15,10 @@ import (
 // maxDeleteTimestamps bounds CreateTimestampList.
 const maxDeleteTimestamps = 200
 
+// deleteObjectsBudget bounds the time one call spends removing objects; what is left then is
+// answered DeleteFileFailed.
+const deleteObjectsBudget = 30 * time.Second
+
 var (
 	errOverlayNotSupported = rpc.NewError(400, "OverlayNotSupported", "Not Sopport to remove overlay snapshot, please remove overlay snapshot from OSS console.")
 	errNoValidSnapshot     = rpc.NewError(404, "NoValidSnapshot", "No snapshots found with given parameters.")
@@ -53,6 +57,10 @@ func (s *Service) deleteFiles(ctx context.Context, call *rpc.Call) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Removing objects needs the output to be configured still; refuse before any record goes.
+	if deleteObjects && s.Outputs != nil && s.Outputs.Check(job.Output) != nil {
+		return nil, errBucketNotAuth
+	}
 	at := make([]time.Time, len(stamps))
 	for i, ts := range stamps {
 		at[i] = time.UnixMilli(ts).UTC()
@@ -68,13 +76,16 @@ func (s *Service) deleteFiles(ctx context.Context, call *rpc.Call) (any, error) 
 		return nil, errNoValidSnapshot
 	}
 	result := make(map[int64]string, len(stamps))
+	// One budget for all object removals, so a slow store cannot hold the request for long.
+	objCtx, cancel := context.WithTimeout(ctx, deleteObjectsBudget)
+	defer cancel()
 	for _, f := range deleted {
 		ts := f.CreateTime.UnixMilli()
 		if result[ts] == "" {
 			result[ts] = "OK"
 		}
 		if deleteObjects && s.Blobs != nil {
-			if err := s.Blobs.Delete(ctx, job.Output, f.Object); err != nil {
+			if err := s.Blobs.Delete(objCtx, job.Output, f.Object); err != nil {
 				// The record is gone; say that this object could not be removed.
 				s.logger().Error("delete snapshot object", "job", jobID, "object", f.Object, "err", err)
 				result[ts] = "DeleteFileFailed"

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/livesnap/livesnap/internal/blob"
 	"github.com/livesnap/livesnap/internal/rpc"
 	"github.com/livesnap/livesnap/internal/snapshot"
 	"github.com/livesnap/livesnap/internal/store"
@@ -143,7 +144,21 @@ func (s *Service) validateOutput(out snapshot.SnapshotOutput) error {
 	if err := snapshot.CheckBucket(out.Bucket); err != nil {
 		return rpc.InvalidParameter("SnapshotOutput.Bucket: %s", err.Error())
 	}
+	if s.Outputs != nil {
+		if err := s.Outputs.Check(out); err != nil {
+			return outputError(err)
+		}
+	}
 	return nil
+}
+
+// outputError maps a refused SnapshotOutput to 400 InvalidParameter naming the field.
+func outputError(err error) error {
+	var re *blob.RouteError
+	if errors.As(err, &re) {
+		return rpc.InvalidParameter("SnapshotOutput.%s %q %s", re.Field, re.Value, re.Reason)
+	}
+	return err
 }
 
 // validHost accepts host or host:port with DNS-name or IP characters only.

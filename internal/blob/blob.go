@@ -1,8 +1,11 @@
-// Package blob writes snapshot objects to their output: a local directory now, S3/OSS later.
+// Package blob writes snapshot objects to their output: a local directory (Local) or an
+// S3-compatible service such as Alibaba Cloud OSS, AWS S3, MinIO or versitygw (S3), chosen per
+// SnapshotOutput by a Router built from the operator's storage configuration (Config).
 package blob
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +19,24 @@ type Writer interface {
 	// Put stores data as bucket/object atomically: a reader sees the old object or the whole
 	// new one, never a part.
 	Put(ctx context.Context, out snapshot.SnapshotOutput, object string, data []byte) error
+	// Delete removes bucket/object; a missing object is not an error.
 	Delete(ctx context.Context, out snapshot.SnapshotOutput, object string) error
+}
+
+// ErrRefused marks a write or delete that can never succeed as asked: the output is not
+// configured, its bucket is not allowed, or a name is unsafe. Retrying it is pointless.
+var ErrRefused = errors.New("refused")
+
+// checkNames applies the bucket and object naming rules every backend shares, so no name can
+// leave its bucket or confuse a store.
+func checkNames(bucket, object string) error {
+	if err := snapshot.CheckBucket(bucket); err != nil {
+		return fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	if err := snapshot.CheckObjectName(object); err != nil {
+		return fmt.Errorf("%w: object name %q %v", ErrRefused, object, err)
+	}
+	return nil
 }
 
 // Local keeps objects under Root/<bucket>/<object>. The endpoint is recorded but not used.
@@ -26,16 +46,13 @@ type Local struct {
 
 // Path returns where an object lives on disk, refusing names that would leave Root/<bucket>.
 func (l *Local) Path(bucket, object string) (string, error) {
-	if err := snapshot.CheckBucket(bucket); err != nil {
+	if err := checkNames(bucket, object); err != nil {
 		return "", err
-	}
-	if err := snapshot.CheckObjectName(object); err != nil {
-		return "", fmt.Errorf("object name %q %w", object, err)
 	}
 	dir := filepath.Join(l.Root, bucket)
 	p := filepath.Join(dir, filepath.FromSlash(object))
 	if !strings.HasPrefix(p, dir+string(filepath.Separator)) {
-		return "", fmt.Errorf("object name %q leaves its bucket", object)
+		return "", fmt.Errorf("%w: object name %q leaves its bucket", ErrRefused, object)
 	}
 	return p, nil
 }
@@ -47,11 +64,11 @@ func (l *Local) Put(ctx context.Context, out snapshot.SnapshotOutput, object str
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
 	if err != nil {
-		return err
+		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, err)
 	}
 	_, werr := tmp.Write(data)
 	if werr == nil {
@@ -81,7 +98,7 @@ func (l *Local) Delete(ctx context.Context, out snapshot.SnapshotOutput, object 
 		return err
 	}
 	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-		return err
+		return fmt.Errorf("delete %s/%s: %w", out.Bucket, object, err)
 	}
 	return nil
 }

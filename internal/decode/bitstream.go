@@ -225,4 +225,3 @@ func checkRandomAccess(codec media.Codec, nalus [][]byte) error {
 	}
 	return nil
 }
-

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/livesnap/livesnap/internal/blob"
 	"github.com/livesnap/livesnap/internal/callback"
 	"github.com/livesnap/livesnap/internal/capture"
 	"github.com/livesnap/livesnap/internal/decode"
@@ -346,11 +348,13 @@ func (c *capturer) captureErr(ctx context.Context, r *capture.Request) (string, 
 	if j.Status != snapshot.StatusStarted || j.Generation != c.job.Generation {
 		return missRecord, errStoppedDuringCapture
 	}
-	for _, f := range files {
+	for i, f := range files {
 		if !c.sup.m.leaseValid() {
+			c.removeUnrecorded(files[:i])
 			return missLease, errLeaseLost
 		}
 		if err := c.put(ctx, f.Object, pic.JPEG); err != nil {
+			c.removeUnrecorded(files[:i])
 			return missWrite, err
 		}
 	}
@@ -362,6 +366,7 @@ func (c *capturer) captureErr(ctx context.Context, r *capture.Request) (string, 
 	}
 	err = c.sup.m.Store.RecordCapture(ctx, capture)
 	if errors.Is(err, store.ErrConflict) {
+		c.removeUnrecorded(files) // the transaction was refused: no record points to them
 		return missRecord, errStoppedDuringCapture
 	}
 	if err != nil {
@@ -371,23 +376,59 @@ func (c *capturer) captureErr(ctx context.Context, r *capture.Request) (string, 
 	return "", nil
 }
 
-// put writes one object, retrying a failed write twice with a short pause.
-func (c *capturer) put(ctx context.Context, object string, data []byte) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if attempt > 0 {
-			if c.sup.m.Metrics != nil {
-				c.sup.m.Metrics.ObjectWriteErrors.Inc()
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			}
+// removeUnrecorded deletes, best effort, the sequence objects of a capture that is not
+// recorded, so a miss leaves no object behind that no record points to. Only called when the
+// records are certainly not stored (before writing them, or when the store refused them): an
+// object whose record may exist is never removed.
+func (c *capturer) removeUnrecorded(files []snapshot.File) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, f := range files {
+		if f.IsOverlay {
+			continue // the overwrite object is the job's, not this capture's
 		}
-		if err = c.sup.m.Blobs.Put(ctx, c.job.Output, object, data); err == nil {
-			return nil
+		if err := c.sup.m.Blobs.Delete(ctx, c.job.Output, f.Object); err != nil {
+			c.sup.log.Warn("remove an unrecorded object", "object", f.Object, "err", err)
 		}
 	}
-	return err
+}
+
+// Object write retries: exponential backoff with jitter, bounded in count and by the job's
+// interval, so a failing store turns a tick into a miss about when the next tick is due.
+const (
+	putAttempts   = 4
+	putFirstPause = 250 * time.Millisecond
+)
+
+// put writes one object, retrying a failure after 0.25 s, 0.5 s, 1 s (±25 %) as long as the
+// retry starts within one interval of the first attempt. A refusal (blob.ErrRefused: output
+// not configured, unsafe name) is final at once.
+func (c *capturer) put(ctx context.Context, object string, data []byte) error {
+	deadline := time.Now().Add(time.Duration(c.job.TimeInterval) * time.Second)
+	pause := putFirstPause
+	for attempt := 1; ; attempt++ {
+		err := c.sup.m.Blobs.Put(ctx, c.job.Output, object, data)
+		if err == nil {
+			return nil
+		}
+		if c.sup.m.Metrics != nil {
+			c.sup.m.Metrics.ObjectWriteErrors.Inc()
+		}
+		wait := jitter(pause)
+		if errors.Is(err, blob.ErrRefused) || attempt == putAttempts || time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("write %s (attempt %d): %w", object, attempt, err)
+		}
+		c.sup.log.Debug("object write failed, retrying", "object", object, "attempt", attempt, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		pause *= 2
+	}
+}
+
+// jitter spreads d by ±25 %, so pipelines that failed together do not retry together.
+func jitter(d time.Duration) time.Duration {
+	return d - d/4 + rand.N(d/2+1)
 }
