@@ -14,8 +14,10 @@ type Policy string
 
 const (
 	// Keyframe takes the first clean keyframe arriving at or after the tick (ICE's behaviour).
-	// When the stream's GOP is longer than the interval, so no keyframe comes before the next
-	// tick, it decodes forward from the last keyframe to the picture nearest the missed tick.
+	// In an intra-refresh stream, which has no keyframe after the first picture, that is the
+	// first clean picture after a recovery point. When the stream's GOP is longer than the
+	// interval, so no keyframe comes before the next tick, it decodes forward from the last
+	// keyframe to the picture nearest the missed tick.
 	Keyframe Policy = "keyframe"
 	// Exact decodes forward from the last keyframe to the picture nearest the tick.
 	Exact Policy = "exact"
@@ -29,6 +31,7 @@ const DefaultMaxGOPBytes = 16 << 20
 type Request struct {
 	Tick  time.Time
 	Units []media.AccessUnit
+	gop   int64 // which GOP of the picker it was made from
 }
 
 // Picture is the unit whose picture the request wants.
@@ -46,6 +49,9 @@ const (
 	MissNoPicture  = "no_clean_picture_before_next_tick"
 )
 
+// A Picker's GOP buffer and its clean point: the pictures of a GOP are clean from index
+// gopClean on (0 after an IDR; recovery_frame_cnt after an intra-refresh recovery point).
+
 // Picker is one stream's capture state. Feed it every video unit (Unit) and every tick (Tick),
 // from one goroutine.
 type Picker struct {
@@ -53,25 +59,29 @@ type Picker struct {
 	Interval    time.Duration
 	MaxGOPBytes int // 0 → DefaultMaxGOPBytes
 
-	pending time.Time // tick waiting for its picture; zero if none
+	pending     time.Time // tick waiting for its picture; zero if none
+	retryReason string    // why the pending tick's first picture failed, if it did
 
 	gop      []media.AccessUnit // units since the last keyframe, when buffering
 	gopBytes int
-	gopBroke bool // the buffer overflowed: it no longer starts at a keyframe
+	gopBroke bool  // overflowed or damaged: no picture of this GOP can be served any more
+	gopClean int   // index of the GOP's first clean picture
+	gopSeq   int64 // counts GOPs, to tell whether a failed request came from this one
 
-	lastKey    time.Time     // arrival of the last keyframe
-	gopSpan    time.Duration // arrival gap between the last two keyframes
-	usedKeyPTS time.Duration // the keyframe that served the last tick, never reused
-	usedKey    bool
+	lastKey   time.Time     // arrival of the last keyframe
+	gopSpan   time.Duration // arrival gap between the last two keyframes
+	servedPTS time.Duration // the picture that served the last tick, never reused
+	served    bool
 }
 
 // Start sets the first tick (the moment the stream opened).
 func (p *Picker) Start(at time.Time) { p.pending = at }
 
 // buffering reports whether non-key units must be kept: always for Exact; for Keyframe while
-// the GOP length is unknown (first GOP) or longer than the interval (the fallback needs them).
+// the GOP length is unknown (first GOP) or longer than the interval (the fallback needs
+// them), and after a recovery point (its clean picture needs the units before it).
 func (p *Picker) buffering() bool {
-	return p.Policy == Exact || p.gopSpan == 0 || p.gopSpan > p.Interval
+	return p.Policy == Exact || p.gopSpan == 0 || p.gopSpan > p.Interval || p.gopClean > 0
 }
 
 // Tick is called at every wall-clock tick. If the previous tick is still waiting, it either
@@ -87,11 +97,28 @@ func (p *Picker) Tick(now time.Time) (*Request, *Miss) {
 			if p.Policy == Exact {
 				reason = MissNoPicture
 			}
+			if p.retryReason != "" {
+				reason = p.retryReason
+			}
 			miss = &Miss{Tick: p.pending, Reason: reason}
 		}
 	}
-	p.pending = now
+	p.pending, p.retryReason = now, ""
 	return req, miss
+}
+
+// Retry is called when r's picture could not be made (the decoder found it damaged, or gave
+// none). No later picture of that GOP can be trusted, so the tick waits for the next clean
+// picture, as long as the next tick has not come yet; otherwise it is a miss with reason.
+func (p *Picker) Retry(r *Request, reason string) *Miss {
+	if r.gop == p.gopSeq {
+		p.gop, p.gopBytes, p.gopBroke = nil, 0, true
+	}
+	if !p.pending.IsZero() {
+		return &Miss{Tick: r.Tick, Reason: reason}
+	}
+	p.pending, p.retryReason = r.Tick, reason
+	return nil
 }
 
 // Unit is called for every video unit in arrival order; it may complete the pending tick.
@@ -102,6 +129,8 @@ func (p *Picker) Unit(u media.AccessUnit) *Request {
 		}
 		p.lastKey = u.Received
 		p.gop, p.gopBytes, p.gopBroke = p.gop[:0], 0, false
+		p.gopClean = u.RecoveryFrames
+		p.gopSeq++
 	}
 	if p.buffering() && (u.Keyframe || len(p.gop) > 0) && !p.gopBroke {
 		max := p.MaxGOPBytes
@@ -120,28 +149,35 @@ func (p *Picker) Unit(u media.AccessUnit) *Request {
 		return nil
 	}
 	tick := p.pending
-	switch {
-	case p.Policy == Keyframe && u.Keyframe && !(p.usedKey && p.usedKeyPTS == u.PTS):
-		p.pending = time.Time{}
-		p.useKey(u)
-		return &Request{Tick: tick, Units: []media.AccessUnit{u}}
-	case p.Policy == Exact:
-		if r := p.fromGOP(tick); r != nil {
-			return r
-		}
+	if p.Policy == Exact {
+		return p.fromGOP(tick)
 	}
-	return nil
+	var units []media.AccessUnit
+	switch {
+	case p.isServed(u):
+		return nil
+	case u.Keyframe && u.RecoveryFrames == 0:
+		units = []media.AccessUnit{u}
+	case p.gopClean > 0 && !p.gopBroke && len(p.gop) == p.gopClean+1 && p.gop[0].Keyframe:
+		// The first clean picture after a recovery point (u, the last one buffered).
+		units = append([]media.AccessUnit(nil), p.gop...)
+	default:
+		return nil
+	}
+	p.serve(u)
+	return &Request{Tick: tick, Units: units, gop: p.gopSeq}
 }
 
-// fromGOP builds a request for tick from the buffered GOP: the unit nearest the tick (by
-// arrival), never a keyframe that already served a tick. Nil if the buffer cannot serve it.
+// fromGOP builds a request for tick from the buffered GOP: the clean picture nearest the tick
+// (by arrival), never the picture that served the last tick. Nil if the buffer cannot serve it.
 func (p *Picker) fromGOP(tick time.Time) *Request {
-	if len(p.gop) == 0 || p.gopBroke || !p.gop[0].Keyframe {
+	if len(p.gop) <= p.gopClean || p.gopBroke || !p.gop[0].Keyframe {
 		return nil
 	}
 	best := -1
-	for i, u := range p.gop {
-		if u.Keyframe && p.usedKey && p.usedKeyPTS == u.PTS {
+	for i := p.gopClean; i < len(p.gop); i++ {
+		u := p.gop[i]
+		if p.isServed(u) {
 			continue
 		}
 		if best < 0 || absDur(u.Received.Sub(tick)) < absDur(p.gop[best].Received.Sub(tick)) {
@@ -151,20 +187,17 @@ func (p *Picker) fromGOP(tick time.Time) *Request {
 	if best < 0 {
 		return nil
 	}
-	if p.pending.Equal(tick) {
-		p.pending = time.Time{}
-	}
-	units := append([]media.AccessUnit(nil), p.gop[:best+1]...)
-	if units[best].Keyframe {
-		p.useKey(units[best])
-		units = units[best:]
-	}
-	return &Request{Tick: tick, Units: units}
+	p.serve(p.gop[best])
+	return &Request{Tick: tick, Units: append([]media.AccessUnit(nil), p.gop[:best+1]...), gop: p.gopSeq}
 }
 
-func (p *Picker) useKey(u media.AccessUnit) {
-	p.usedKey, p.usedKeyPTS = true, u.PTS
+// serve marks u as the picture of the pending tick.
+func (p *Picker) serve(u media.AccessUnit) {
+	p.served, p.servedPTS = true, u.PTS
+	p.pending, p.retryReason = time.Time{}, ""
 }
+
+func (p *Picker) isServed(u media.AccessUnit) bool { return p.served && p.servedPTS == u.PTS }
 
 // BufferedBytes is the size of the GOP buffer (for memory accounting).
 func (p *Picker) BufferedBytes() int { return p.gopBytes }

@@ -143,3 +143,143 @@ func TestGOPBufferIsBounded(t *testing.T) {
 		t.Fatal("ticks after the overflow must be misses")
 	}
 }
+
+// intraRefreshUnit is picture i of an intra-refresh stream: an IDR first, then a recovery
+// point every gop pictures whose pictures are clean recovery pictures later.
+func intraRefreshUnit(i, fps, gop, recovery int) media.AccessUnit {
+	frameDur := time.Second / time.Duration(fps)
+	u := media.AccessUnit{Codec: media.CodecH264, PTS: time.Duration(i) * frameDur, Received: t0.Add(time.Duration(i) * frameDur),
+		NALUs: [][]byte{make([]byte, 1000)}}
+	if i%gop == 0 {
+		u.Keyframe = true
+		if i > 0 {
+			u.RecoveryFrames = recovery
+		}
+	}
+	return u
+}
+
+// feed runs p over n pictures from unit, with ticks every p.Interval from t0.
+func feed(p *Picker, n int, unit func(i int) media.AccessUnit) result {
+	var res result
+	p.Start(t0)
+	nextTick := t0.Add(p.Interval)
+	for i := 0; i < n; i++ {
+		u := unit(i)
+		for !nextTick.After(u.Received) {
+			r, m := p.Tick(nextTick)
+			if r != nil {
+				res.reqs = append(res.reqs, r)
+			}
+			if m != nil {
+				res.misses = append(res.misses, m)
+			}
+			nextTick = nextTick.Add(p.Interval)
+		}
+		if r := p.Unit(u); r != nil {
+			res.reqs = append(res.reqs, r)
+		}
+	}
+	return res
+}
+
+// Both policies serve intra-refresh streams: a request starts at a recovery point and its
+// picture is one the refresh has made clean.
+func TestIntraRefresh(t *testing.T) {
+	const fps, gop, recovery = 25, 50, 18
+	for _, policy := range []Policy{Keyframe, Exact} {
+		t.Run(string(policy), func(t *testing.T) {
+			p := &Picker{Policy: policy, Interval: 5 * time.Second}
+			res := feed(p, 30*fps, func(i int) media.AccessUnit { return intraRefreshUnit(i, fps, gop, recovery) })
+			if len(res.misses) != 0 || len(res.reqs) < 5 {
+				t.Fatalf("%d requests, %d misses in 30 s at 5 s", len(res.reqs), len(res.misses))
+			}
+			for _, r := range res.reqs {
+				first, pic := r.Units[0], r.Picture()
+				if !first.Keyframe {
+					t.Fatal("a request must start at a recovery point")
+				}
+				if first.RecoveryFrames > 0 && len(r.Units) <= first.RecoveryFrames {
+					t.Fatalf("picture %d units after the recovery point, before it is clean (%d)", len(r.Units)-1, first.RecoveryFrames)
+				}
+				switch policy {
+				case Keyframe:
+					if pic.Received.Before(r.Tick) || pic.Received.Sub(r.Tick) > 2*time.Second+recovery*time.Second/fps {
+						t.Fatalf("tick %v took the picture of %v", r.Tick, pic.Received)
+					}
+				case Exact:
+					if d := pic.Received.Sub(r.Tick); first.RecoveryFrames == 0 && (d < -40*time.Millisecond || d > 40*time.Millisecond) {
+						t.Fatalf("exact picture %v from its tick", d)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A tick whose picture turns out damaged is served by the next clean picture before the
+// next tick, or else missed with the damage as the reason; never served twice.
+func TestRetryAfterDamagedPicture(t *testing.T) {
+	p := &Picker{Policy: Keyframe, Interval: 5 * time.Second}
+	var reqs []*Request
+	var misses []*Miss
+	failed := map[time.Time]bool{}
+	// A 2 s GOP of IDRs; the first attempt of every tick fails.
+	p.Start(t0)
+	nextTick := t0.Add(p.Interval)
+	handle := func(r *Request) {
+		if r == nil {
+			return
+		}
+		if !failed[r.Tick] {
+			failed[r.Tick] = true
+			if m := p.Retry(r, "decode_failed"); m != nil {
+				misses = append(misses, m)
+			}
+			return
+		}
+		reqs = append(reqs, r)
+	}
+	for i := 0; i < 20*25; i++ {
+		u := intraRefreshUnit(i, 25, 50, 0)
+		for !nextTick.After(u.Received) {
+			r, m := p.Tick(nextTick)
+			handle(r)
+			if m != nil {
+				misses = append(misses, m)
+			}
+			nextTick = nextTick.Add(p.Interval)
+		}
+		handle(p.Unit(u))
+	}
+	if len(misses) != 0 {
+		t.Fatalf("misses %+v: a 2 s GOP leaves time to retry within a 5 s interval", misses)
+	}
+	seen := map[time.Time]bool{}
+	for _, r := range reqs {
+		if seen[r.Tick] {
+			t.Fatalf("tick %v served twice", r.Tick)
+		}
+		seen[r.Tick] = true
+		if d := r.Picture().Received.Sub(r.Tick); d < 2*time.Second-40*time.Millisecond {
+			t.Fatalf("retry of %v took a picture %v after it: not the next GOP", r.Tick, d)
+		}
+	}
+	if len(reqs) < 3 {
+		t.Fatalf("%d retried requests served", len(reqs))
+	}
+
+	// With a GOP as long as the interval there is no time to retry: a miss, with the reason.
+	p = &Picker{Policy: Keyframe, Interval: 2 * time.Second}
+	p.Start(t0)
+	r := p.Unit(intraRefreshUnit(0, 25, 50, 0))
+	if r == nil {
+		t.Fatal("no request for the first keyframe")
+	}
+	if m := p.Retry(r, "decode_failed"); m != nil {
+		t.Fatalf("retry refused while no newer tick is pending: %+v", m)
+	}
+	if _, m := p.Tick(t0.Add(2 * time.Second)); m == nil || m.Reason != "decode_failed" || !m.Tick.Equal(t0) {
+		t.Fatalf("miss %+v, want the first tick missed as decode_failed", m)
+	}
+}

@@ -226,11 +226,12 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 	}()
 
 	captures := make(chan *capture.Request, 1)
+	retries := make(chan failedCapture, 1)
 	captureDone := make(chan struct{})
 	go func() {
 		defer close(captureDone)
 		for r := range captures {
-			c.capture(ctx, r)
+			c.capture(ctx, r, retries)
 		}
 	}()
 	defer func() {
@@ -250,6 +251,7 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	var retryErr error       // why the last retried tick's picture was refused
 	picker.Start(time.Now()) // the first tick is the moment the stream opened
 	for {
 		select {
@@ -259,9 +261,18 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 		case now := <-ticker.C:
 			r, m := picker.Tick(now)
 			if m != nil {
-				s.miss(m.Reason, m.Tick, nil)
+				var err error
+				if m.Reason == missDecode {
+					err = retryErr // the retried tick found no clean picture in time
+				}
+				s.miss(m.Reason, m.Tick, err)
 			}
 			submit(r)
+		case f := <-retries:
+			retryErr = f.err
+			if m := picker.Retry(f.req, missDecode); m != nil {
+				s.miss(m.Reason, m.Tick, f.err)
+			}
 		case u, ok := <-units:
 			if !ok {
 				return connected, <-readErr
@@ -277,6 +288,12 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 	}
 }
 
+// failedCapture is a request whose picture the decoder refused.
+type failedCapture struct {
+	req *capture.Request
+	err error
+}
+
 // capturer turns one keyframe into stored objects and records.
 type capturer struct {
 	sup *supervisor
@@ -285,11 +302,22 @@ type capturer struct {
 
 // capture decodes the request's picture, writes the sequence object then the overwrite
 // object, and records both in one transaction fenced by the job's generation.
-func (c *capturer) capture(ctx context.Context, r *capture.Request) {
+//
+// A picture the decoder finds damaged (or does not give) goes back to retry: the session
+// re-arms its tick so the next clean picture serves it.
+func (c *capturer) capture(ctx context.Context, r *capture.Request, retry chan<- failedCapture) {
 	u := r.Picture()
 	reason, err := c.captureErr(ctx, r)
 	if ctx.Err() != nil {
 		return
+	}
+	if err != nil && reason == missDecode && (errors.Is(err, decode.ErrCorrupt) || errors.Is(err, decode.ErrNoPicture)) {
+		c.sup.log.Info("picture not clean; the tick waits for the next one", "tick", r.Tick.UTC().Format(time.RFC3339Nano), "err", err)
+		select {
+		case retry <- failedCapture{r, err}:
+			return
+		default:
+		}
 	}
 	if err != nil {
 		c.sup.miss(reason, r.Tick, err)

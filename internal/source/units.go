@@ -3,12 +3,14 @@ package source
 import (
 	"bytes"
 
+	"github.com/livesnap/livesnap/internal/h26x"
 	"github.com/livesnap/livesnap/internal/media"
 )
 
 // NAL unit types that matter for snapshots.
 const (
 	h264NALIDR = 5
+	h264NALSEI = 6
 	h264NALSPS = 7
 	h264NALPPS = 8
 	h264NALAUD = 9
@@ -94,6 +96,7 @@ func (b *unitBuilder) h26x(nalus [][]byte) (au media.AccessUnit, ok bool) {
 	want := paramTypes(b.codec)
 	key := false
 	hasPicture := false
+	recovery := -1 // recovery_frame_cnt of an H.264 recovery point SEI in this unit
 	present := make(map[int]bool, len(want))
 	for _, n := range nalus {
 		typ := nalType(b.codec, n)
@@ -101,6 +104,11 @@ func (b *unitBuilder) h26x(nalus [][]byte) (au media.AccessUnit, ok bool) {
 			if typ == p {
 				b.setParam(typ, n)
 				present[typ] = true
+			}
+		}
+		if b.codec == media.CodecH264 && typ == h264NALSEI {
+			if frames, ok := h26x.H264RecoveryPoint(n[1:]); ok {
+				recovery = frames
 			}
 		}
 		if isVCL(b.codec, typ) {
@@ -114,6 +122,11 @@ func (b *unitBuilder) h26x(nalus [][]byte) (au media.AccessUnit, ok bool) {
 		return media.AccessUnit{}, false
 	}
 	au = media.AccessUnit{Codec: b.codec, NALUs: nalus}
+	if !key && recovery >= 0 {
+		// An intra-refresh stream's entry point: decoding may start here, and the pictures
+		// are clean from recovery_frame_cnt units later.
+		key, au.RecoveryFrames = true, recovery
+	}
 	if !key {
 		return au, true
 	}

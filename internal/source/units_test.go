@@ -66,6 +66,28 @@ func TestUnitBuilderH264(t *testing.T) {
 	}
 }
 
+// An intra-refresh stream has no IDR after its first picture: its entry points are P
+// pictures with a recovery point SEI, and the pictures are clean recovery_frame_cnt later.
+func TestUnitBuilderRecoveryPoint(t *testing.T) {
+	b := newUnitBuilder(media.CodecH264)
+	b.setParam(h264NALSPS, []byte{0x67, 1, 2})
+	b.setParam(h264NALPPS, []byte{0x68, 3})
+	recovery := []byte{0x06, 0x06, 0x02, 0x09, 0xc4, 0x80} // recovery_frame_cnt 18, as x264 writes it
+	au, ok := b.h26x([][]byte{recovery, {0x41, 0x9a}})
+	if !ok || !au.Keyframe || au.RecoveryFrames != 18 {
+		t.Fatalf("ok %v key %v recovery %d, want a keyframe clean 18 units later", ok, au.Keyframe, au.RecoveryFrames)
+	}
+	if got := nalTypes(media.CodecH264, au.NALUs); !equalInts(got, []int{7, 8, 6, 1}) {
+		t.Fatalf("types %v: the entry point must carry its parameter sets", got)
+	}
+	if au, _ := b.h26x([][]byte{{0x41, 0x9b}}); au.Keyframe || au.RecoveryFrames != 0 {
+		t.Fatalf("a plain P picture is not an entry point")
+	}
+	if au, _ := b.h26x([][]byte{{0x65, 0x88}}); !au.Keyframe || au.RecoveryFrames != 0 {
+		t.Fatalf("an IDR is clean at once")
+	}
+}
+
 func TestUnitBuilderKeyframeWithoutParamsIsNotClaimed(t *testing.T) {
 	b := newUnitBuilder(media.CodecH264)
 	au, ok := b.h26x([][]byte{{0x65, 1}})
