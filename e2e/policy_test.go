@@ -19,13 +19,20 @@ import (
 // tells which moment of the stream it shows.
 func counterClip(t *testing.T, seconds, gop int) string {
 	t.Helper()
+	return counterClipWith(t, seconds, gop)
+}
+
+// counterClipWith is counterClip with more libx264 options (e.g. -x264-params).
+func counterClipWith(t *testing.T, seconds, gop int, x264 ...string) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), fmt.Sprintf("counter-g%d.mp4", gop))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	src := fmt.Sprintf("color=c=black:s=320x180:r=25:d=%d,geq=lum='16+28*mod(floor(N/pow(8\\,floor(X*4/W)))\\,8)':cb=128:cr=128", seconds)
-	cmd := execpkg.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", src,
-		"-c:v", "libx264", "-g", fmt.Sprint(gop), "-keyint_min", fmt.Sprint(gop), "-sc_threshold", "0", "-bf", "0", "-crf", "12",
-		"-pix_fmt", "yuv420p", out)
+	args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", src, "-c:v", "libx264",
+		"-g", fmt.Sprint(gop), "-keyint_min", fmt.Sprint(gop), "-sc_threshold", "0", "-bf", "0", "-crf", "12", "-pix_fmt", "yuv420p"}
+	args = append(append(args, x264...), out)
+	cmd := execpkg.CommandContext(ctx, "ffmpeg", args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("making the counter clip: %v\n%s", err, b)
 	}
@@ -183,12 +190,13 @@ func TestExactPolicy(t *testing.T) {
 	}
 }
 
-// publishFile publishes a video-only clip in a loop, in real time, without re-encoding.
-func publishFile(t *testing.T, clip, url string) {
+// publishFile publishes a video-only clip in a loop, in real time, without re-encoding;
+// opts go before the output (e.g. a bitstream filter).
+func publishFile(t *testing.T, clip, url string, opts ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	cmd := execpkg.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", clip,
-		"-c", "copy", "-f", "flv", url)
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", clip, "-c", "copy"}, opts...)
+	cmd := execpkg.CommandContext(ctx, "ffmpeg", append(args, "-f", "flv", url)...)
 	cmd.Stderr = &testLog{t: t, prefix: "ffmpeg: "}
 	if err := cmd.Start(); err != nil {
 		cancel()

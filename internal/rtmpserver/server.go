@@ -38,6 +38,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+
+	"github.com/livesnap/livesnap/internal/h26x"
 )
 
 // Defaults used when the Server's fields are zero.
@@ -433,6 +435,19 @@ func (s *Server) unpublish(p *path) {
 	}
 }
 
+// h264RecoveryPoint reports an intra-refresh entry point (a recovery point SEI): such streams
+// have no IDR after the first picture, so players start there instead.
+func h264RecoveryPoint(au [][]byte) bool {
+	for _, n := range au {
+		if len(n) > 0 && n[0]&0x1f == 6 {
+			if _, ok := h26x.H264RecoveryPoint(n[1:]); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // register installs the data callback of one publisher track.
 func (s *Server) register(r *gortmplib.Reader, p *path, i int, t *gortmplib.Track) {
 	send := func(pkt packet) {
@@ -442,7 +457,7 @@ func (s *Server) register(r *gortmplib.Reader, p *path, i int, t *gortmplib.Trac
 	switch t.Codec.(type) {
 	case *codecs.H264:
 		r.OnDataH264(t, func(pts, dts time.Duration, au [][]byte) {
-			send(packet{pts: pts, dts: dts, au: au, key: h264.IsRandomAccess(au), video: true})
+			send(packet{pts: pts, dts: dts, au: au, key: h264.IsRandomAccess(au) || h264RecoveryPoint(au), video: true})
 		})
 	case *codecs.H265:
 		r.OnDataH265(t, func(pts, dts time.Duration, au [][]byte) {
