@@ -207,7 +207,11 @@ func runnerChild(args []string) error {
 		go srv.Serve(ln)
 		defer srv.Close()
 	}
-	mgr, err := cfg.newManager(db, *holder, logger, met)
+	outputs, err := cfg.outputs(nil)
+	if err != nil {
+		return err
+	}
+	mgr, err := cfg.newManager(db, outputs, *holder, logger, met)
 	if err != nil {
 		return err
 	}

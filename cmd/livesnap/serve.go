@@ -24,6 +24,7 @@ import (
 	"github.com/livesnap/livesnap/internal/auth"
 	"github.com/livesnap/livesnap/internal/blob"
 	"github.com/livesnap/livesnap/internal/callback"
+	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/metrics"
 	"github.com/livesnap/livesnap/internal/netpolicy"
 	"github.com/livesnap/livesnap/internal/ratelimit"
@@ -155,6 +156,9 @@ func (c serveConfig) newManager(db store.Store, blobs blob.Writer, holder string
 	if err != nil {
 		return nil, err
 	}
+	met.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "livesnap_c_heap_bytes",
+		Help: "C heap in use (FFmpeg's contexts, packets and frames) in this process."},
+		func() float64 { return float64(decode.CHeapInUse()) }))
 	return &runner.Manager{
 		Store:    db,
 		Blobs:    blobs,

@@ -469,7 +469,7 @@ func TestLeak(t *testing.T) {
 	settle := func() mem {
 		runtime.GC()
 		debug.FreeOSMemory()
-		return mem{rss(t), int(cHeapInUse() / 1024)}
+		return mem{rss(t), int(CHeapInUse() / 1024)}
 	}
 	for i := 0; i < 200; i++ { // warm up: pools, glibc arenas, sizes of every path
 		iter(i)

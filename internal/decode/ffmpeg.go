@@ -433,9 +433,9 @@ func b2i(b bool) int {
 	return 0
 }
 
-// cHeapInUse returns the C heap bytes in use (glibc); tests use it to find leaks without the
-// noise of Go's heap or the race detector's shadow memory in RSS.
-func cHeapInUse() int64 { return int64(C.ls_c_heap_in_use()) }
+// CHeapInUse returns the C heap bytes in use (glibc), where FFmpeg's packets, frames and
+// contexts live: for leak checks and the process's metrics.
+func CHeapInUse() int64 { return int64(C.ls_c_heap_in_use()) }
 
 // SetLogLevel sets libav*'s process-wide log level using ffmpeg's -loglevel names ("quiet",
 // "panic", "fatal", "error", "warning", "info", "verbose", "debug"). The decoder logs every

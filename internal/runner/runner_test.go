@@ -12,6 +12,7 @@ import (
 
 	"github.com/livesnap/livesnap/internal/auth"
 	"github.com/livesnap/livesnap/internal/blob"
+	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/rtmpserver"
 	"github.com/livesnap/livesnap/internal/snapshot"
 	"github.com/livesnap/livesnap/internal/source"
@@ -64,8 +65,9 @@ func TestCommandsWhileSourceFlaps(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	goroutinesBefore, fdsBefore := runtime.NumGoroutine(), openFDs()
-	m := &Manager{Store: db, Blobs: &blob.Local{Root: t.TempDir()}, Poll: 50 * time.Millisecond,
+	goroutinesBefore, fdsBefore, cHeapBefore := runtime.NumGoroutine(), openFDs(), decode.CHeapInUse()
+	objects := t.TempDir()
+	m := &Manager{Store: db, Blobs: &blob.Local{Root: objects}, Poll: 50 * time.Millisecond,
 		Open: func(ctx context.Context, in snapshot.StreamInput, readTimeout time.Duration) (source.Stream, error) {
 			return source.Open(ctx, in.Type, in.URL, source.Options{ConnectTimeout: 3 * time.Second, ReadTimeout: readTimeout})
 		}}
@@ -112,6 +114,11 @@ func TestCommandsWhileSourceFlaps(t *testing.T) {
 	stopRunner()
 	<-runnerDone
 
+	shots, _ := filepath.Glob(filepath.Join(objects, "flap", "flappy", "*.jpg"))
+	t.Logf("%d snapshots made while flapping", len(shots))
+	if len(shots) == 0 {
+		t.Fatal("no snapshot at all: the pipelines never got to decode")
+	}
 	if n := m.MaxConcurrentSessions(); n > 1 {
 		t.Fatalf("a job had %d stream sessions open at once", n)
 	}
@@ -129,5 +136,10 @@ func TestCommandsWhileSourceFlaps(t *testing.T) {
 	}
 	if fds := openFDs(); fds > fdsBefore+2 {
 		t.Fatalf("file descriptors: %d before, %d after", fdsBefore, fds)
+	}
+	// Every decoder, packet and frame is freed once the runner has stopped (the pool's
+	// decoders included); allow for allocator slack.
+	if grown := decode.CHeapInUse() - cHeapBefore; grown > 1<<20 {
+		t.Fatalf("C heap grew by %d KiB", grown>>10)
 	}
 }
