@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what livesnap needs on a Debian machine: FFmpeg's libraries (cgo), ffmpeg itself
-# (tests and the demo), pkg-config, and the Go modules. Installs only what is missing.
+# (tests and the demo), pkg-config, PostgreSQL's server (the PostgreSQL store's tests start a
+# throwaway one), and the Go modules. Installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config gcc)
+packages=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config gcc postgresql-15)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -48,6 +48,7 @@ func RunShared(t *testing.T, open func(t *testing.T, n int) []store.Store) {
 }
 
 func runConcurrent(t *testing.T, open func(t *testing.T, n int) []store.Store) {
+	t.Run("AccountIDsAreUnique", func(t *testing.T) { testAccountIDs(t, open(t, 3)) })
 	t.Run("JobLimitIsAtomic", func(t *testing.T) { testJobLimit(t, open(t, 4)) })
 	t.Run("SequenceNeverRepeats", func(t *testing.T) { testSequence(t, open(t, 4)) })
 	t.Run("NonceIsUsedOnce", func(t *testing.T) { testNonceRace(t, open(t, 4)) })
