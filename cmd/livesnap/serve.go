@@ -106,7 +106,7 @@ func serve(args []string) error {
 		StorageTypes: []string{"oss"},
 		StreamTypes:  []string{"rtmp"},
 		JobsChanged:  mgr.Wake,
-		RateLimit:    &ratelimit.Limiter{Rate: *rate, Burst: max(*burst, 1)},
+		RateLimit:    sharedRateLimit(*rate, *burst, db),
 		Blobs:        mgr.Blobs,
 		NetPolicy:    policy,
 		Logger:       logger,
@@ -203,6 +203,13 @@ type storeNonces struct{ s store.Store }
 
 func (n storeNonces) UseNonce(ctx context.Context, keyID, nonce string, expiresAt time.Time) (bool, error) {
 	return n.s.UseNonce(ctx, keyID, nonce, expiresAt)
+}
+
+// sharedRateLimit counts each key's requests in the store, so every node on it enforces one
+// rate together, with this node's own bucket in front to turn floods away cheaply.
+func sharedRateLimit(rate, burst float64, db store.Store) *ratelimit.Shared {
+	burst = max(burst, 1)
+	return &ratelimit.Shared{Rate: rate, Burst: burst, Buckets: db, Local: &ratelimit.Limiter{Rate: rate, Burst: burst}}
 }
 
 func envFloat(name string, def float64) float64 {

@@ -43,6 +43,9 @@ type Store interface {
 
 	// UseNonce records a request nonce; false if the key already used it and it has not expired.
 	UseNonce(ctx context.Context, keyID, nonce string, expiresAt time.Time) (bool, error)
+	// TakeToken takes one token from key's bucket, which refills at rate tokens a second up to
+	// burst, as of now; false when there is none. Every process on the store shares the bucket.
+	TakeToken(ctx context.Context, key string, rate, burst float64, now time.Time) (bool, error)
 
 	CreateTemplate(ctx context.Context, t snapshot.Template) error
 	GetTemplate(ctx context.Context, accountID int64, id string) (snapshot.Template, error)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/livesnap/livesnap/internal/auth"
@@ -118,10 +119,49 @@ func (s *DB) SetAccessKeyDisabled(ctx context.Context, id string, disabled bool)
 	return s.wrap("set access key state", affectedOne(res, err))
 }
 
-// DeleteAccessKey implements store.Store.
+// DeleteAccessKey implements store.Store; the key's rate bucket goes with it.
 func (s *DB) DeleteAccessKey(ctx context.Context, id string) error {
-	res, err := s.db.Exec(ctx, `DELETE FROM access_keys WHERE id = ?`, id)
-	return s.wrap("delete access key", affectedOne(res, err))
+	err := s.tx(ctx, func(c conn) error {
+		res, err := c.Exec(ctx, `DELETE FROM access_keys WHERE id = ?`, id)
+		if err := affectedOne(res, err); err != nil {
+			return err
+		}
+		_, err = c.Exec(ctx, `DELETE FROM rate_buckets WHERE key_id = ?`, id)
+		return err
+	})
+	return s.wrap("delete access key", err)
+}
+
+// Bounds on TakeToken's arguments.
+const (
+	maxBucketKey = 128
+	maxRate      = 1e9
+)
+
+// TakeToken implements store.Store in one statement: the bucket's refill since its last update
+// is added (never beyond burst, never for a clock that went back) and a token taken only if
+// that makes at least one, so concurrent takers on any node never overdraw it.
+func (s *DB) TakeToken(ctx context.Context, key string, rate, burst float64, now time.Time) (bool, error) {
+	switch {
+	case key == "" || len(key) > maxBucketKey:
+		return false, fmt.Errorf("rate bucket key must be 1 to %d bytes", maxBucketKey)
+	case !(rate > 0 && rate <= maxRate) || !(burst >= 1 && burst <= maxRate):
+		return false, fmt.Errorf("rate %v and burst %v: want 0 < rate and 1 <= burst, both at most %g", rate, burst, maxRate)
+	}
+	at := ms(now)
+	refilled := s.d.Least + `(CAST(? AS DOUBLE PRECISION), rate_buckets.tokens + ` +
+		s.d.Greatest + `(0, CAST(? AS BIGINT) - rate_buckets.updated_ms) * CAST(? AS DOUBLE PRECISION) / 1000)`
+	var left float64
+	err := s.db.QueryRow(ctx, `INSERT INTO rate_buckets (key_id, tokens, updated_ms) VALUES (?, CAST(? AS DOUBLE PRECISION) - 1, ?)
+		ON CONFLICT (key_id) DO UPDATE SET tokens = `+refilled+` - 1,
+			updated_ms = `+s.d.Greatest+`(rate_buckets.updated_ms, CAST(? AS BIGINT))
+		WHERE `+refilled+` >= 1
+		RETURNING tokens`,
+		key, burst, at, burst, at, rate, at, burst, at, rate).Scan(&left)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, s.wrap("take token", err)
 }
 
 // noncePurgeBatch bounds how many expired nonces one UseNonce deletes.

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Heartbeats", func(t *testing.T) { testHeartbeats(t, open(t)) })
 	t.Run("FencedCaptures", func(t *testing.T) { testFencedCaptures(t, open(t)) })
 	t.Run("JobsVersion", func(t *testing.T) { testJobsVersion(t, open(t)) })
+	t.Run("TokenBuckets", func(t *testing.T) { testTokenBuckets(t, open(t)) })
 	runConcurrent(t, func(t *testing.T, n int) []store.Store {
 		s := open(t)
 		handles := make([]store.Store, n)
@@ -52,6 +53,7 @@ func runConcurrent(t *testing.T, open func(t *testing.T, n int) []store.Store) {
 	t.Run("JobLimitIsAtomic", func(t *testing.T) { testJobLimit(t, open(t, 4)) })
 	t.Run("SequenceNeverRepeats", func(t *testing.T) { testSequence(t, open(t, 4)) })
 	t.Run("NonceIsUsedOnce", func(t *testing.T) { testNonceRace(t, open(t, 4)) })
+	t.Run("TokensAreNeverOverdrawn", func(t *testing.T) { testTokenRace(t, open(t, 4)) })
 	t.Run("ClaimersNeverShareAJob", func(t *testing.T) { testClaimRace(t, open(t, 3)) })
 	t.Run("FenceHoldsUnderConcurrency", func(t *testing.T) { testFenceRace(t, open(t, 2)) })
 }
@@ -110,9 +112,20 @@ func testAccounts(t *testing.T, s store.Store) {
 	if k, _ := s.GetAccessKey(ctx, "k1"); !k.Disabled {
 		t.Fatal("key not disabled")
 	}
+	// A deleted key's rate bucket goes with it: the same id made again starts full.
+	now := time.Now()
+	if ok, _ := s.TakeToken(ctx, "k1", 0.001, 1, now); !ok {
+		t.Fatal("first token")
+	}
+	if ok, _ := s.TakeToken(ctx, "k1", 0.001, 1, now); ok {
+		t.Fatal("a second token from a burst of 1")
+	}
 	must(t, s.DeleteAccessKey(ctx, "k1"))
 	if err := s.DeleteAccessKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+	if ok, _ := s.TakeToken(ctx, "k1", 0.001, 1, now); !ok {
+		t.Fatal("the deleted key's bucket is still there")
 	}
 	a.Disabled, a.ServiceEnabled, a.JobLimit = true, false, 7
 	must(t, s.UpdateAccount(ctx, a))
