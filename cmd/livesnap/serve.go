@@ -179,12 +179,12 @@ func bootstrap(ctx context.Context, db store.Store, dataDir, endpoint string) er
 	if id == "" {
 		id, secret = auth.NewKeyPair()
 	}
-	acct, err := db.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	acct, created, err := db.CreateFirstAccount(ctx, auth.Account{ServiceEnabled: true}, auth.AccessKey{ID: id, Secret: secret, Policy: auth.FullAccess})
 	if err != nil {
 		return err
 	}
-	if err := db.CreateAccessKey(ctx, auth.AccessKey{ID: id, AccountID: acct.ID, Secret: secret, Policy: auth.FullAccess}); err != nil {
-		return err
+	if !created { // another node bootstrapped the store just now: check as for any bootstrapped store
+		return bootstrap(ctx, db, dataDir, endpoint)
 	}
 	creds := credentials{UserId: acct.ID, AccessKeyId: id, AccessKeySecret: secret, Endpoint: endpoint}
 	b, _ := json.MarshalIndent(creds, "", "  ")

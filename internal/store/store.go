@@ -30,6 +30,10 @@ type Store interface {
 
 	// CreateAccount stores a new account and returns it with its assigned ID.
 	CreateAccount(ctx context.Context, a auth.Account) (auth.Account, error)
+	// CreateFirstAccount creates account a and its first access key k (k.AccountID is set),
+	// both or neither, only if the store has no account yet; false when it had one. Of nodes
+	// bootstrapping an empty store at once, exactly one does.
+	CreateFirstAccount(ctx context.Context, a auth.Account, k auth.AccessKey) (auth.Account, bool, error)
 	GetAccount(ctx context.Context, id int64) (auth.Account, error)
 	CountAccounts(ctx context.Context) (int, error)
 	// UpdateAccount stores an account's state, service flag and job limit.

@@ -13,6 +13,43 @@ import (
 
 // CreateAccount implements store.Store.
 func (s *DB) CreateAccount(ctx context.Context, a auth.Account) (auth.Account, error) {
+	err := s.tx(ctx, func(c conn) error {
+		var err error
+		a, err = s.createAccount(ctx, c, a)
+		return err
+	})
+	return a, s.wrap("create account", err)
+}
+
+// CreateFirstAccount implements store.Store.
+func (s *DB) CreateFirstAccount(ctx context.Context, a auth.Account, k auth.AccessKey) (auth.Account, bool, error) {
+	created := false
+	err := s.tx(ctx, func(c conn) error {
+		created = false
+		var n int
+		// createAccount takes the accounts lock too; taking it first makes the count hold.
+		if err := s.lock(ctx, c, "accounts"); err != nil {
+			return err
+		}
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		acct, err := s.createAccount(ctx, c, a)
+		if err != nil {
+			return err
+		}
+		k.AccountID = acct.ID
+		if err := createAccessKey(ctx, c, k); err != nil {
+			return err
+		}
+		a, created = acct, true
+		return nil
+	})
+	return a, created, s.wrap("create first account", err)
+}
+
+// createAccount inserts a in transaction c, with defaults filled in and an id assigned.
+func (s *DB) createAccount(ctx context.Context, c conn, a auth.Account) (auth.Account, error) {
 	if a.JobLimit == 0 {
 		a.JobLimit = auth.DefaultJobLimit
 	}
@@ -22,18 +59,16 @@ func (s *DB) CreateAccount(ctx context.Context, a auth.Account) (auth.Account, e
 	if a.CallbackSecret == "" {
 		a.CallbackSecret = auth.NewCallbackSecret()
 	}
-	err := s.tx(ctx, func(c conn) error {
-		// Account ids look like Alibaba Cloud UserIds: large numbers, not 1, 2, 3. The next one
-		// is the largest plus one, so concurrent creators take turns.
-		if err := s.lock(ctx, c, "accounts"); err != nil {
-			return err
-		}
-		return c.QueryRow(ctx, `INSERT INTO accounts (id, disabled, service_enabled, job_limit, callback_secret, create_ms)
-			VALUES (COALESCE(NULLIF(CAST(? AS BIGINT), 0), (SELECT COALESCE(MAX(id), 1000000000000000) + 1 FROM accounts)), ?, ?, ?, ?, ?)
-			RETURNING id`,
-			a.ID, a.Disabled, a.ServiceEnabled, a.JobLimit, a.CallbackSecret, ms(a.CreateTime)).Scan(&a.ID)
-	})
-	return a, s.wrap("create account", err)
+	// Account ids look like Alibaba Cloud UserIds: large numbers, not 1, 2, 3. The next one is
+	// the largest plus one, so concurrent creators take turns.
+	if err := s.lock(ctx, c, "accounts"); err != nil {
+		return a, err
+	}
+	err := c.QueryRow(ctx, `INSERT INTO accounts (id, disabled, service_enabled, job_limit, callback_secret, create_ms)
+		VALUES (COALESCE(NULLIF(CAST(? AS BIGINT), 0), (SELECT COALESCE(MAX(id), 1000000000000000) + 1 FROM accounts)), ?, ?, ?, ?, ?)
+		RETURNING id`,
+		a.ID, a.Disabled, a.ServiceEnabled, a.JobLimit, a.CallbackSecret, ms(a.CreateTime)).Scan(&a.ID)
+	return a, err
 }
 
 // GetAccount implements store.Store.
@@ -62,6 +97,10 @@ func (s *DB) UpdateAccount(ctx context.Context, a auth.Account) error {
 
 // CreateAccessKey implements store.Store.
 func (s *DB) CreateAccessKey(ctx context.Context, k auth.AccessKey) error {
+	return s.wrap("create access key", createAccessKey(ctx, s.db, k))
+}
+
+func createAccessKey(ctx context.Context, c conn, k auth.AccessKey) error {
 	policy, err := json.Marshal(k.Policy)
 	if err != nil {
 		return err
@@ -69,9 +108,9 @@ func (s *DB) CreateAccessKey(ctx context.Context, k auth.AccessKey) error {
 	if k.CreateTime.IsZero() {
 		k.CreateTime = time.Now()
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO access_keys (id, account_id, secret, disabled, policy, create_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err = c.Exec(ctx, `INSERT INTO access_keys (id, account_id, secret, disabled, policy, create_ms) VALUES (?, ?, ?, ?, ?, ?)`,
 		k.ID, k.AccountID, k.Secret, k.Disabled, string(policy), ms(k.CreateTime))
-	return s.wrap("create access key", err)
+	return err
 }
 
 // GetAccessKey implements store.Store.

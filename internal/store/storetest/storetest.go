@@ -18,6 +18,7 @@ import (
 // tests run with many goroutines on that one store; RunShared runs them across handles.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Accounts", func(t *testing.T) { testAccounts(t, open(t)) })
+	t.Run("FirstAccount", func(t *testing.T) { testFirstAccount(t, open(t)) })
 	t.Run("Nonces", func(t *testing.T) { testNonces(t, open(t)) })
 	t.Run("TemplatesAndJobs", func(t *testing.T) { testTemplatesAndJobs(t, open(t)) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, open(t)) })
@@ -50,6 +51,7 @@ func RunShared(t *testing.T, open func(t *testing.T, n int) []store.Store) {
 
 func runConcurrent(t *testing.T, open func(t *testing.T, n int) []store.Store) {
 	t.Run("AccountIDsAreUnique", func(t *testing.T) { testAccountIDs(t, open(t, 3)) })
+	t.Run("OneFirstAccount", func(t *testing.T) { testFirstAccountRace(t, open(t, 3)) })
 	t.Run("JobLimitIsAtomic", func(t *testing.T) { testJobLimit(t, open(t, 4)) })
 	t.Run("SequenceNeverRepeats", func(t *testing.T) { testSequence(t, open(t, 4)) })
 	t.Run("NonceIsUsedOnce", func(t *testing.T) { testNonceRace(t, open(t, 4)) })
@@ -134,6 +136,62 @@ func testAccounts(t *testing.T, s store.Store) {
 	}
 	if err := s.UpdateAccount(ctx, auth.Account{ID: 12345}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("update of a missing account: %v", err)
+	}
+}
+
+func testFirstAccount(t *testing.T, s store.Store) {
+	a, created, err := s.CreateFirstAccount(ctx, auth.Account{ServiceEnabled: true}, auth.AccessKey{ID: "root", Secret: "s", Policy: auth.FullAccess})
+	must(t, err)
+	if !created || a.ID == 0 || a.JobLimit != auth.DefaultJobLimit {
+		t.Fatalf("first account: %+v %v", a, created)
+	}
+	k, err := s.GetAccessKey(ctx, "root")
+	must(t, err)
+	if k.AccountID != a.ID || k.Secret != "s" {
+		t.Fatalf("root key: %+v", k)
+	}
+	_, created, err = s.CreateFirstAccount(ctx, auth.Account{ServiceEnabled: true}, auth.AccessKey{ID: "root2", Secret: "s", Policy: auth.FullAccess})
+	must(t, err)
+	if created {
+		t.Fatal("a second first account")
+	}
+	if n, _ := s.CountAccounts(ctx); n != 1 {
+		t.Fatalf("%d accounts", n)
+	}
+	if _, err := s.GetAccessKey(ctx, "root2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused bootstrap left a key: %v", err)
+	}
+}
+
+// testFirstAccountRace: nodes bootstrapping an empty store at once: exactly one does.
+func testFirstAccountRace(t *testing.T, handles []store.Store) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var winners []string
+	for i := 0; i < 9; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("root-%d", i)
+			_, created, err := handles[i%len(handles)].CreateFirstAccount(ctx, auth.Account{ServiceEnabled: true},
+				auth.AccessKey{ID: id, Secret: "s", Policy: auth.FullAccess})
+			if err != nil {
+				t.Error(err)
+			}
+			if created {
+				mu.Lock()
+				winners = append(winners, id)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	keys, err := handles[0].ListAccessKeys(ctx, 0)
+	must(t, err)
+	n, err := handles[0].CountAccounts(ctx)
+	must(t, err)
+	if len(winners) != 1 || n != 1 || len(keys) != 1 || keys[0].ID != winners[0] {
+		t.Fatalf("winners %v, %d accounts, keys %+v", winners, n, keys)
 	}
 }
 
