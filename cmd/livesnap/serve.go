@@ -43,6 +43,7 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", env("LIVESNAP_LISTEN", "127.0.0.1:8080"), "API listen address (env LIVESNAP_LISTEN)")
 	dataDir := fs.String("data", env("LIVESNAP_DATA", "./data"), "state and snapshot directory (env LIVESNAP_DATA)")
+	storeURL := storeFlag(fs)
 	minInterval := fs.Int("min-interval", envInt("LIVESNAP_MIN_INTERVAL", 5), "smallest TimeInterval accepted, seconds (env LIVESNAP_MIN_INTERVAL)")
 	probeTimeout := fs.Duration("probe-timeout", 5*time.Second, "how long start/submit wait for a stream's first video")
 	rate := fs.Float64("rate-limit", envFloat("LIVESNAP_RATE_LIMIT", 100), "requests per second per access key (0: unlimited)")
@@ -67,7 +68,7 @@ func serve(args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
 
-	db, closeDB, err := openStore(*dataDir)
+	db, closeDB, err := openStore(*dataDir, *storeURL)
 	if err != nil {
 		return err
 	}
