@@ -54,7 +54,8 @@ func (s *DB) Heartbeat(ctx context.Context, h store.Holder, now time.Time, ttl t
 			h.ID, h.Node, h.PID, ms(now)); err != nil {
 			return err
 		}
-		// Holders, and then their leases, go in that order (as in ReleaseHolder).
+		// Holders, and then their leases, go in that order (as in ReleaseHolder); a bounded
+		// batch per call, the rest on later heartbeats (they are not listed as live meanwhile).
 		rows, err := tx.Query(ctx, `DELETE FROM lease_holders WHERE id IN
 			(SELECT id FROM lease_holders WHERE heartbeat_ms < ? ORDER BY id LIMIT ?`+s.d.SkipLocked+`) RETURNING id`, ms(now.Add(-ttl)), maxDeadPerHB)
 		if err != nil {
@@ -69,7 +70,7 @@ func (s *DB) Heartbeat(ctx context.Context, h store.Holder, now time.Time, ttl t
 		}
 		rows, err = tx.Query(ctx, `SELECT h.id, h.node, h.pid, h.heartbeat_ms,
 				(SELECT count(*) FROM jobs j WHERE j.lease_holder = h.id AND j.status = ? AND j.lease_expires_ms > ?)
-			FROM lease_holders h ORDER BY h.id`, snapshot.StatusStarted, ms(now))
+			FROM lease_holders h WHERE h.heartbeat_ms >= ? ORDER BY h.id`, snapshot.StatusStarted, ms(now), ms(now.Add(-ttl)))
 		if err != nil {
 			return err
 		}

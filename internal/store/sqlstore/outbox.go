@@ -13,26 +13,24 @@ func (s *DB) ClaimCallbacks(ctx context.Context, now time.Time, limit int, lease
 	var out []store.Callback
 	err := s.tx(ctx, func(c conn) error {
 		out = nil
-		// The secret comes from a subquery, so only outbox rows are locked.
+		// The account's secret comes from subqueries rather than a join, so only outbox rows
+		// are locked.
 		rows, err := c.Query(ctx, `SELECT o.id, o.account_id, o.job_id, o.url, o.body, o.attempts, o.create_ms,
 				(SELECT a.callback_secret FROM accounts a WHERE a.id = o.account_id)
 			FROM outbox o
-			WHERE o.done_ms IS NULL AND o.next_attempt_ms <= ? ORDER BY o.next_attempt_ms, o.id LIMIT ?`+s.d.SkipLocked, ms(now), limit)
+			WHERE o.done_ms IS NULL AND o.next_attempt_ms <= ? AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = o.account_id)
+			ORDER BY o.next_attempt_ms, o.id LIMIT ?`+s.d.SkipLocked, ms(now), limit)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var cb store.Callback
 			var created int64
-			var secret *string
-			if err := rows.Scan(&cb.ID, &cb.AccountID, &cb.JobID, &cb.URL, &cb.Body, &cb.Attempts, &created, &secret); err != nil {
+			if err := rows.Scan(&cb.ID, &cb.AccountID, &cb.JobID, &cb.URL, &cb.Body, &cb.Attempts, &created, &cb.Secret); err != nil {
 				rows.Close()
 				return err
 			}
-			if secret == nil {
-				continue // the account is gone: nobody to sign for (it stays queued, unclaimed)
-			}
-			cb.Secret, cb.CreatedAt = *secret, fromMs(created)
+			cb.CreatedAt = fromMs(created)
 			out = append(out, cb)
 		}
 		rows.Close()
