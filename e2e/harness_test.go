@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 
 	"github.com/livesnap/livesnap/internal/rtmpserver"
+	"github.com/livesnap/livesnap/internal/store/postgres/pgtest"
 )
 
 // binary is the livesnap executable built once for the whole package.
@@ -44,7 +47,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: building livesnap:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m) // m.Run, then stop a PostgreSQL server the tests started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -117,13 +120,31 @@ func publishWith(t *testing.T, url string, opts ...string) *execpkg.Cmd {
 	return cmd
 }
 
-// testLog forwards a process's output to the test log.
+// testLog forwards a process's output to the test log (and keeps a copy when keep is set).
 type testLog struct {
 	t      *testing.T
 	prefix string
+	keep   *lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (l *testLog) Write(p []byte) (int, error) {
+	if l.keep != nil {
+		l.keep.mu.Lock()
+		l.keep.buf.Write(p)
+		l.keep.mu.Unlock()
+	}
 	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
 		l.t.Log(l.prefix + line)
 	}
@@ -151,7 +172,12 @@ type service struct {
 	KeyID    string
 	Secret   string
 	Cmd      *execpkg.Cmd
+	Logs     *lockedBuffer // what it wrote to stderr
+	stop     func()
 }
+
+// Stop shuts the service down (SIGINT) and waits until it has exited.
+func (s *service) Stop() { s.stop() }
 
 // startService runs the livesnap binary on a fresh data directory with a known root key.
 func startService(t *testing.T, extraArgs ...string) *service {
@@ -162,45 +188,92 @@ func startService(t *testing.T, extraArgs ...string) *service {
 // startServiceEnv is startService with extra environment variables (NAME=value).
 func startServiceEnv(t *testing.T, extraEnv []string, extraArgs ...string) *service {
 	t.Helper()
-	s := &service{Endpoint: freePort(t), Data: t.TempDir(), KeyID: "LTAIe2eTestKey0000001", Secret: "e2e-test-secret-000000000000001"}
+	s, healthy := launchService(t, serviceOptions{env: extraEnv}, extraArgs...)
+	healthy()
+	return s
+}
+
+// startServicesAtOnce starts n services at the same moment (say, nodes on one new database)
+// and waits until all are healthy.
+func startServicesAtOnce(t *testing.T, n int, extraArgs ...string) []*service {
+	t.Helper()
+	var all []*service
+	var waits []func()
+	for i := 0; i < n; i++ {
+		s, healthy := launchService(t, serviceOptions{}, extraArgs...)
+		all, waits = append(all, s), append(waits, healthy)
+	}
+	for _, w := range waits {
+		w()
+	}
+	return all
+}
+
+// serviceOptions are the less common ways to start a service.
+type serviceOptions struct {
+	env  []string // extra NAME=value
+	data string   // data directory; "" → a fresh one
+	// ownGroup runs the service in a process group of its own, so a test can kill it and
+	// its runner processes at once, as a machine that dies would.
+	ownGroup bool
+}
+
+// launchService starts the binary and returns a function that waits until it is healthy.
+func launchService(t *testing.T, opt serviceOptions, extraArgs ...string) (*service, func()) {
+	t.Helper()
+	s := &service{Endpoint: freePort(t), Data: opt.data, KeyID: "LTAIe2eTestKey0000001", Secret: "e2e-test-secret-000000000000001",
+		Logs: &lockedBuffer{}}
+	if s.Data == "" {
+		s.Data = t.TempDir()
+	}
 	args := append([]string{"serve", "--listen", s.Endpoint, "--data", s.Data}, extraArgs...)
 	cmd := execpkg.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "LIVESNAP_ROOT_ACCESS_KEY_ID="+s.KeyID, "LIVESNAP_ROOT_ACCESS_KEY_SECRET="+s.Secret)
-	cmd.Env = append(cmd.Env, extraEnv...)
-	cmd.Stderr = &testLog{t: t, prefix: "livesnap: "}
+	cmd.Env = append(cmd.Env, opt.env...)
+	cmd.Stderr = &testLog{t: t, prefix: "livesnap: ", keep: s.Logs}
+	if opt.ownGroup {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	s.Cmd = cmd
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			t.Error("livesnap did not shut down within 15 s of SIGINT")
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + s.Endpoint + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				t.Error("livesnap did not shut down within 15 s of SIGINT")
 			}
+		})
+	}
+	t.Cleanup(s.stop)
+	return s, func() {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			resp, err := http.Get("http://" + s.Endpoint + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return
+				}
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("livesnap exited early: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("livesnap did not become healthy within 20 s")
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		select {
-		case err := <-exited:
-			t.Fatalf("livesnap exited early: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("livesnap did not become healthy within 20 s")
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

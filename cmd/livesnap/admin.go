@@ -10,25 +10,62 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/livesnap/livesnap/internal/auth"
 	"github.com/livesnap/livesnap/internal/store"
+	"github.com/livesnap/livesnap/internal/store/postgres"
 	"github.com/livesnap/livesnap/internal/store/sqlite"
 )
 
-// openStore opens the state store of a data directory, with access key secrets sealed by
-// LIVESNAP_MASTER_KEY when it is set.
-func openStore(dataDir string) (store.Store, func() error, error) {
-	db, err := sqlite.Open(filepath.Join(dataDir, "livesnap.db"))
-	if err != nil {
-		return nil, nil, err
-	}
+// storeFlag defines --store: where the state lives. Its default stays empty (LIVESNAP_STORE is
+// read by openStore), so -h never prints a password from the environment.
+func storeFlag(fs *flag.FlagSet) *string {
+	return fs.String("store", "",
+		"state store: postgres://user:password@host:port/db?sslmode=... or sqlite://PATH (env LIVESNAP_STORE; default: SQLite in <data>/livesnap.db)")
+}
+
+// openStore opens the state store: storeURL's, or SQLite in the data directory when it is
+// empty; access key secrets are sealed by LIVESNAP_MASTER_KEY when it is set. Errors never
+// show a password.
+func openStore(dataDir, storeURL string) (store.Store, func() error, error) {
 	var sealer *auth.Sealer
 	if mk := os.Getenv("LIVESNAP_MASTER_KEY"); mk != "" {
+		var err error
 		if sealer, err = auth.NewSealer(mk); err != nil {
-			db.Close()
 			return nil, nil, fmt.Errorf("LIVESNAP_MASTER_KEY: %w", err)
 		}
+	}
+	if storeURL == "" {
+		storeURL = os.Getenv("LIVESNAP_STORE")
+	}
+	var db store.Store
+	switch scheme, rest, _ := strings.Cut(storeURL, "://"); {
+	case storeURL == "":
+		s, err := sqlite.Open(filepath.Join(dataDir, "livesnap.db"))
+		if err != nil {
+			return nil, nil, err
+		}
+		db = s
+	case scheme == "sqlite":
+		if rest == "" {
+			return nil, nil, fmt.Errorf("--store sqlite://PATH: the path is missing")
+		}
+		s, err := sqlite.Open(rest)
+		if err != nil {
+			return nil, nil, err
+		}
+		db = s
+	case scheme == "postgres" || scheme == "postgresql":
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s, err := postgres.Open(ctx, storeURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		db = s
+	default:
+		return nil, nil, fmt.Errorf("--store %s: want postgres://user:password@host:port/database or sqlite://PATH", postgres.Redact(storeURL))
 	}
 	return store.WithSealedSecrets(db, sealer), db.Close, nil
 }
@@ -42,13 +79,14 @@ func accounts(args []string, stdout io.Writer) error {
 	sub := args[0]
 	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
 	dataDir := fs.String("data", env("LIVESNAP_DATA", "./data"), "data directory")
+	storeURL := storeFlag(fs)
 	id := fs.Int64("account", 0, "account id (UserId)")
 	serviceEnabled := fs.Bool("service-enabled", true, "with create: whether the account may use the ICE actions")
 	limit := fs.Int("limit", 0, "with set-limit: the number of jobs the account may run at once")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	db, closeDB, err := openStore(*dataDir)
+	db, closeDB, err := openStore(*dataDir, *storeURL)
 	if err != nil {
 		return err
 	}
@@ -102,13 +140,14 @@ func keys(args []string, stdout io.Writer) error {
 	sub := args[0]
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
 	dataDir := fs.String("data", env("LIVESNAP_DATA", "./data"), "data directory")
+	storeURL := storeFlag(fs)
 	account := fs.Int64("account", 0, "account id (UserId)")
 	policy := fs.String("policy", "ice:*", "with create: allowed actions, comma-separated (e.g. 'ice:Get*,ice:List*')")
 	keyID := fs.String("key", "", "access key id (disable, enable, delete)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	db, closeDB, err := openStore(*dataDir)
+	db, closeDB, err := openStore(*dataDir, *storeURL)
 	if err != nil {
 		return err
 	}

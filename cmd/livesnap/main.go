@@ -60,12 +60,14 @@ func usage() {
 commands:
   serve        run the ICE-compatible API and the snapshot runner
                [--listen 127.0.0.1:8080] [--data ./data] [--min-interval 5] [--storage-config FILE]
+               [--store postgres://user:password@host:port/db | sqlite://PATH]
                [--runners N] [--api-only | --runner-only] [--lease-ttl 10s]
   call ACTION  call an API action: livesnap call GetLiveSnapshotJob --JobId ID
                credentials: LIVESNAP_ACCESS_KEY_ID/_SECRET, LIVESNAP_ENDPOINT, or ./data/credentials.json
   accounts     create|disable|enable|enable-service|disable-service|set-limit [--account ID] [--limit N]
   keys         create --account ID [--policy 'ice:Get*,ice:List*'] | list [--account ID] | disable|enable|delete --key ID
-               (accounts and keys work on the store directly, also while serve runs;
+               (accounts and keys work on the store directly, also while serve runs, with
+                --data or --store as for serve;
                 LIVESNAP_MASTER_KEY encrypts access key secrets at rest)
   rtmp-relay   run a multi-client RTMP relay [--listen 127.0.0.1:1935]
   version      print the version

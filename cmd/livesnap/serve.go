@@ -48,6 +48,7 @@ type credentials struct {
 type serveConfig struct {
 	Listen       string
 	Data         string
+	Store        string // store URL; empty: SQLite in Data
 	MinInterval  int
 	ProbeTimeout time.Duration
 	Rate, Burst  float64
@@ -68,6 +69,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", env("LIVESNAP_LISTEN", "127.0.0.1:8080"), "API listen address (env LIVESNAP_LISTEN)")
 	fs.StringVar(&c.Data, "data", env("LIVESNAP_DATA", "./data"), "state and snapshot directory (env LIVESNAP_DATA)")
+	storeURL := storeFlag(fs)
 	fs.IntVar(&c.MinInterval, "min-interval", envInt("LIVESNAP_MIN_INTERVAL", 5), "smallest TimeInterval accepted, seconds (env LIVESNAP_MIN_INTERVAL)")
 	fs.DurationVar(&c.ProbeTimeout, "probe-timeout", 5*time.Second, "how long start/submit wait for a stream's first video")
 	fs.Float64Var(&c.Rate, "rate-limit", envFloat("LIVESNAP_RATE_LIMIT", 100), "requests per second per access key (0: unlimited)")
@@ -83,6 +85,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.Store = *storeURL
 	switch {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("serve takes no arguments (got %q)", fs.Args())
@@ -121,7 +124,7 @@ func (c serveConfig) logger(attrs ...any) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With(attrs...)
 }
 
-func (c serveConfig) openStore() (store.Store, func() error, error) { return openStore(c.Data) }
+func (c serveConfig) openStore() (store.Store, func() error, error) { return openStore(c.Data, c.Store) }
 
 // outputs builds the object outputs: the storage configuration file when there is one, else
 // oss at any endpoint into <data>/objects. With logger it logs where each output goes (never
@@ -281,7 +284,7 @@ func (c serveConfig) apiHandler(db store.Store, outputs *blob.Router, policy *ne
 		Outputs:      outputs,
 		StreamTypes:  []string{"rtmp"},
 		JobsChanged:  jobsChanged,
-		RateLimit:    &ratelimit.Limiter{Rate: c.Rate, Burst: max(c.Burst, 1)},
+		RateLimit:    sharedRateLimit(c.Rate, c.Burst, db),
 		Blobs:        outputs,
 		NetPolicy:    policy,
 		Logger:       logger,
@@ -331,12 +334,12 @@ func bootstrap(ctx context.Context, db store.Store, dataDir, endpoint string) er
 	if id == "" {
 		id, secret = auth.NewKeyPair()
 	}
-	acct, err := db.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	acct, created, err := db.CreateFirstAccount(ctx, auth.Account{ServiceEnabled: true}, auth.AccessKey{ID: id, Secret: secret, Policy: auth.FullAccess})
 	if err != nil {
 		return err
 	}
-	if err := db.CreateAccessKey(ctx, auth.AccessKey{ID: id, AccountID: acct.ID, Secret: secret, Policy: auth.FullAccess}); err != nil {
-		return err
+	if !created { // another node bootstrapped the store just now: check as for any bootstrapped store
+		return bootstrap(ctx, db, dataDir, endpoint)
 	}
 	creds := credentials{UserId: acct.ID, AccessKeyId: id, AccessKeySecret: secret, Endpoint: endpoint}
 	b, _ := json.MarshalIndent(creds, "", "  ")
@@ -355,6 +358,13 @@ type storeNonces struct{ s store.Store }
 
 func (n storeNonces) UseNonce(ctx context.Context, keyID, nonce string, expiresAt time.Time) (bool, error) {
 	return n.s.UseNonce(ctx, keyID, nonce, expiresAt)
+}
+
+// sharedRateLimit counts each key's requests in the store, so every node on it enforces one
+// rate together, with this node's own bucket in front to turn floods away cheaply.
+func sharedRateLimit(rate, burst float64, db store.Store) *ratelimit.Shared {
+	burst = max(burst, 1)
+	return &ratelimit.Shared{Rate: rate, Burst: burst, Buckets: db, Local: &ratelimit.Limiter{Rate: rate, Burst: burst}}
 }
 
 func envFloat(name string, def float64) float64 {

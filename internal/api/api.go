@@ -50,8 +50,9 @@ type Service struct {
 	// NetPolicy refuses stream and callback URLs whose literal IP address it forbids (names
 	// are checked again on the resolved address when connecting); nil allows all.
 	NetPolicy *netpolicy.Policy
-	// RateLimit bounds requests per access key (400 Throttling.User); nil means unlimited.
-	RateLimit *ratelimit.Limiter
+	// RateLimit bounds requests per access key (400 Throttling.User), shared by every node
+	// on the store; nil means unlimited.
+	RateLimit *ratelimit.Shared
 	// JobsChanged is called after a job's status changes, to wake the runner; may be nil.
 	JobsChanged func()
 	Now         func() time.Time
@@ -116,7 +117,11 @@ func (s *Service) Authorize(ctx context.Context, call *rpc.Call) error {
 	case !auth.Allows(p.Key.Policy, call.Action):
 		return errForbidden
 	}
-	if ok, _ := s.RateLimit.Allow(p.Key.ID); !ok {
+	ok, err := s.RateLimit.Allow(ctx, p.Key.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return errThrottled
 	}
 	return nil

@@ -300,7 +300,7 @@ func TestAuthorize(t *testing.T) {
 	p.Account.ServiceEnabled = false
 	f.wantCode("OperationDenied", p, "GetLiveSnapshotTemplate", "TemplateId", "x")
 
-	f.svc.RateLimit = &ratelimit.Limiter{Rate: 0.001, Burst: 2}
+	f.svc.RateLimit = &ratelimit.Shared{Rate: 0.001, Burst: 2, Buckets: f.db}
 	f.wantCode("TemplateNotFound", f.a, "GetLiveSnapshotTemplate", "TemplateId", "x")
 	f.wantCode("TemplateNotFound", f.a, "GetLiveSnapshotTemplate", "TemplateId", "x")
 	f.wantCode("Throttling.User", f.a, "GetLiveSnapshotTemplate", "TemplateId", "x")

@@ -1,4 +1,5 @@
-// Package ratelimit keeps one token bucket per access key, in memory and bounded.
+// Package ratelimit keeps one token bucket per access key: Shared in the store, so every API
+// node enforces one key's rate together, and Limiter in memory (bounded) in front of it.
 package ratelimit
 
 import (

@@ -24,6 +24,13 @@ func (s sealedStore) CreateAccessKey(ctx context.Context, k auth.AccessKey) erro
 	return s.Store.CreateAccessKey(ctx, k)
 }
 
+func (s sealedStore) CreateFirstAccount(ctx context.Context, a auth.Account, k auth.AccessKey) (auth.Account, bool, error) {
+	if s.sealer != nil {
+		k.Secret = s.sealer.Seal(k.ID, k.Secret)
+	}
+	return s.Store.CreateFirstAccount(ctx, a, k)
+}
+
 func (s sealedStore) GetAccessKey(ctx context.Context, id string) (auth.AccessKey, error) {
 	k, err := s.Store.GetAccessKey(ctx, id)
 	if err != nil {

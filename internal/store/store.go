@@ -30,6 +30,10 @@ type Store interface {
 
 	// CreateAccount stores a new account and returns it with its assigned ID.
 	CreateAccount(ctx context.Context, a auth.Account) (auth.Account, error)
+	// CreateFirstAccount creates account a and its first access key k (k.AccountID is set),
+	// both or neither, only if the store has no account yet; false when it had one. Of nodes
+	// bootstrapping an empty store at once, exactly one does.
+	CreateFirstAccount(ctx context.Context, a auth.Account, k auth.AccessKey) (auth.Account, bool, error)
 	GetAccount(ctx context.Context, id int64) (auth.Account, error)
 	CountAccounts(ctx context.Context) (int, error)
 	// UpdateAccount stores an account's state, service flag and job limit.
@@ -43,6 +47,9 @@ type Store interface {
 
 	// UseNonce records a request nonce; false if the key already used it and it has not expired.
 	UseNonce(ctx context.Context, keyID, nonce string, expiresAt time.Time) (bool, error)
+	// TakeToken takes one token from key's bucket, which refills at rate tokens a second up to
+	// burst, as of now; false when there is none. Every process on the store shares the bucket.
+	TakeToken(ctx context.Context, key string, rate, burst float64, now time.Time) (bool, error)
 
 	CreateTemplate(ctx context.Context, t snapshot.Template) error
 	GetTemplate(ctx context.Context, accountID int64, id string) (snapshot.Template, error)

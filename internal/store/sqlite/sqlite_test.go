@@ -3,14 +3,17 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
-
-	"github.com/livesnap/livesnap/internal/auth"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
+	"time"
 
+	"github.com/livesnap/livesnap/internal/auth"
 	"github.com/livesnap/livesnap/internal/store"
+	"github.com/livesnap/livesnap/internal/store/sqlstore"
 	"github.com/livesnap/livesnap/internal/store/storetest"
 )
 
@@ -106,5 +109,51 @@ func TestSecretsAreNotStoredPlainWithAMasterKey(t *testing.T) {
 	k, err := store.WithSealedSecrets(db, sealer).GetAccessKey(ctx, "LTAIx")
 	if err != nil || k.Secret != "very-plain-secret" {
 		t.Fatalf("with the master key: %q %v", k.Secret, err)
+	}
+}
+
+// A state file made by an older livesnap (migrations 1-4, a started job) is upgraded in place:
+// its job is claimable and keeps its state.
+func TestUpgradesAnOlderFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	old := fstest.MapFS{}
+	for _, name := range []string{"0001_init.sql", "0002_callbacks.sql", "0003_runtime.sql", "0004_image_settings.sql"} {
+		b, err := migrations.ReadFile("migrations/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[name] = &fstest.MapFile{Data: b}
+	}
+	raw, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := sqlstore.New(raw, Dialect).Migrate(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO accounts (id, job_limit, create_ms) VALUES (1000000000000001, 10, 0)`,
+		`INSERT INTO jobs (id, account_id, name, template_id, template_name, time_interval, overwrite_format, sequence_format,
+			status, input_type, input_url, output_type, output_endpoint, output_bucket, callback_url, create_ms, modified_ms, generation)
+			VALUES ('old-job', 1000000000000001, 'n', 't', 'T', 5, '', '{Sequence}.jpg', 'started', 'rtmp', 'rtmp://h/a/b', 'oss', 'e', 'b', '', 0, 0, 3)`,
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ls, err := db.ClaimJobs(ctx, "h1", time.Now(), time.Minute, 10)
+	if err != nil || len(ls) != 1 || ls[0].Job.ID != "old-job" || ls[0].Job.Generation != 3 || ls[0].Token != 1 {
+		t.Fatalf("claim after the upgrade: %+v %v", ls, err)
+	}
+	if ok, err := db.TakeToken(ctx, "k", 1, 1, time.Now()); !ok || err != nil {
+		t.Fatalf("rate buckets after the upgrade: %v %v", ok, err)
 	}
 }

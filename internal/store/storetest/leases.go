@@ -388,14 +388,20 @@ func testClaimRace(t *testing.T, handles []store.Store) {
 	}
 }
 
-// testFenceRace: an old holder keeps writing while a new holder claims the job on another
-// handle; once the claim has returned, no write with the old token gets through.
+// testFenceRace: an old holder keeps writing (large captures, so a write is often in flight)
+// while a new holder claims the job on another handle. Once the claim has returned, no write
+// with the old token gets through, and none that was in flight lands later.
 func testFenceRace(t *testing.T, handles []store.Store) {
 	s := handles[0]
 	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
 	startedJobs(t, s, a.ID, "race")
 	const ttl = 10 * time.Second
 	old := claim(t, s, "old", at(0), ttl, 1)[0]
+	oldRecords := func() int {
+		fs, err := s.ListFiles(ctx, store.FileQuery{AccountID: a.ID, JobID: "race", Start: at(-time.Hour), End: at(time.Hour), Limit: 1 << 20})
+		must(t, err)
+		return len(fs)
+	}
 	var reclaimed atomic.Bool
 	var lateWrites atomic.Int32
 	warm, done := make(chan struct{}), make(chan struct{})
@@ -404,13 +410,16 @@ func testFenceRace(t *testing.T, handles []store.Store) {
 		accepted, late := 0, 0
 		for i := 0; i < 100000 && late < 20; i++ {
 			after := reclaimed.Load()
-			err := handles[1%len(handles)].RecordCapture(ctx, store.Capture{JobID: "race", Generation: 1, Holder: "old", Token: old.Token,
-				Files: []snapshot.File{{AccountID: a.ID, JobID: "race", Object: fmt.Sprintf("old/%d.jpg", i), CreateTime: at(time.Duration(i) * time.Millisecond)}}})
+			var files []snapshot.File
+			for k := 0; k < 20; k++ {
+				files = append(files, snapshot.File{AccountID: a.ID, JobID: "race", Object: fmt.Sprintf("old/%d-%d.jpg", i, k), CreateTime: at(time.Duration(i) * time.Millisecond)})
+			}
+			err := handles[1%len(handles)].RecordCapture(ctx, store.Capture{JobID: "race", Generation: 1, Holder: "old", Token: old.Token, Files: files})
 			switch {
 			case err == nil && after:
 				lateWrites.Add(1)
 			case err == nil:
-				if accepted++; accepted == 5 {
+				if accepted++; accepted == 3 {
 					close(warm) // the old holder is writing: now take the job away
 				}
 			case !errors.Is(err, store.ErrConflict):
@@ -427,8 +436,14 @@ func testFenceRace(t *testing.T, handles []store.Store) {
 	case <-done:
 		t.Fatal("the old holder never got its writes in")
 	}
-	got := claim(t, s, "new", at(ttl), ttl, 1)
+	// A claimer passes over a job whose capture is being written (SKIP LOCKED), so it may
+	// take a few tries.
+	var got []store.Lease
+	for try := 0; len(got) == 0 && try < 1000; try++ {
+		got = claim(t, s, "new", at(ttl), ttl, 1)
+	}
 	reclaimed.Store(true)
+	atClaim := oldRecords()
 	<-done
 	if len(got) != 1 || got[0].Token <= old.Token {
 		t.Fatalf("re-claim: %+v", got)
@@ -436,4 +451,32 @@ func testFenceRace(t *testing.T, handles []store.Store) {
 	if n := lateWrites.Load(); n > 0 {
 		t.Fatalf("%d writes with the old token got through after the re-claim", n)
 	}
+	if n := oldRecords(); n != atClaim {
+		t.Fatalf("%d records when the claim returned, %d later: a write in flight landed after the new holder took over", atClaim, n)
+	}
+}
+
+// testAccountIDs: accounts created at once on several handles all get their own id.
+func testAccountIDs(t *testing.T, handles []store.Store) {
+	var mu sync.Mutex
+	ids := map[int64]bool{}
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := handles[i%len(handles)].CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if ids[a.ID] {
+				t.Errorf("account id %d given twice", a.ID)
+			}
+			ids[a.ID] = true
+		}()
+	}
+	wg.Wait()
 }

@@ -18,6 +18,7 @@ import (
 // tests run with many goroutines on that one store; RunShared runs them across handles.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Accounts", func(t *testing.T) { testAccounts(t, open(t)) })
+	t.Run("FirstAccount", func(t *testing.T) { testFirstAccount(t, open(t)) })
 	t.Run("Nonces", func(t *testing.T) { testNonces(t, open(t)) })
 	t.Run("TemplatesAndJobs", func(t *testing.T) { testTemplatesAndJobs(t, open(t)) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, open(t)) })
@@ -31,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Heartbeats", func(t *testing.T) { testHeartbeats(t, open(t)) })
 	t.Run("FencedCaptures", func(t *testing.T) { testFencedCaptures(t, open(t)) })
 	t.Run("JobsVersion", func(t *testing.T) { testJobsVersion(t, open(t)) })
+	t.Run("TokenBuckets", func(t *testing.T) { testTokenBuckets(t, open(t)) })
 	runConcurrent(t, func(t *testing.T, n int) []store.Store {
 		s := open(t)
 		handles := make([]store.Store, n)
@@ -48,9 +50,12 @@ func RunShared(t *testing.T, open func(t *testing.T, n int) []store.Store) {
 }
 
 func runConcurrent(t *testing.T, open func(t *testing.T, n int) []store.Store) {
+	t.Run("AccountIDsAreUnique", func(t *testing.T) { testAccountIDs(t, open(t, 3)) })
+	t.Run("OneFirstAccount", func(t *testing.T) { testFirstAccountRace(t, open(t, 3)) })
 	t.Run("JobLimitIsAtomic", func(t *testing.T) { testJobLimit(t, open(t, 4)) })
 	t.Run("SequenceNeverRepeats", func(t *testing.T) { testSequence(t, open(t, 4)) })
 	t.Run("NonceIsUsedOnce", func(t *testing.T) { testNonceRace(t, open(t, 4)) })
+	t.Run("TokensAreNeverOverdrawn", func(t *testing.T) { testTokenRace(t, open(t, 4)) })
 	t.Run("ClaimersNeverShareAJob", func(t *testing.T) { testClaimRace(t, open(t, 3)) })
 	t.Run("FenceHoldsUnderConcurrency", func(t *testing.T) { testFenceRace(t, open(t, 2)) })
 }
@@ -109,9 +114,20 @@ func testAccounts(t *testing.T, s store.Store) {
 	if k, _ := s.GetAccessKey(ctx, "k1"); !k.Disabled {
 		t.Fatal("key not disabled")
 	}
+	// A deleted key's rate bucket goes with it: the same id made again starts full.
+	now := time.Now()
+	if ok, _ := s.TakeToken(ctx, "k1", 0.001, 1, now); !ok {
+		t.Fatal("first token")
+	}
+	if ok, _ := s.TakeToken(ctx, "k1", 0.001, 1, now); ok {
+		t.Fatal("a second token from a burst of 1")
+	}
 	must(t, s.DeleteAccessKey(ctx, "k1"))
 	if err := s.DeleteAccessKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+	if ok, _ := s.TakeToken(ctx, "k1", 0.001, 1, now); !ok {
+		t.Fatal("the deleted key's bucket is still there")
 	}
 	a.Disabled, a.ServiceEnabled, a.JobLimit = true, false, 7
 	must(t, s.UpdateAccount(ctx, a))
@@ -120,6 +136,62 @@ func testAccounts(t *testing.T, s store.Store) {
 	}
 	if err := s.UpdateAccount(ctx, auth.Account{ID: 12345}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("update of a missing account: %v", err)
+	}
+}
+
+func testFirstAccount(t *testing.T, s store.Store) {
+	a, created, err := s.CreateFirstAccount(ctx, auth.Account{ServiceEnabled: true}, auth.AccessKey{ID: "root", Secret: "s", Policy: auth.FullAccess})
+	must(t, err)
+	if !created || a.ID == 0 || a.JobLimit != auth.DefaultJobLimit {
+		t.Fatalf("first account: %+v %v", a, created)
+	}
+	k, err := s.GetAccessKey(ctx, "root")
+	must(t, err)
+	if k.AccountID != a.ID || k.Secret != "s" {
+		t.Fatalf("root key: %+v", k)
+	}
+	_, created, err = s.CreateFirstAccount(ctx, auth.Account{ServiceEnabled: true}, auth.AccessKey{ID: "root2", Secret: "s", Policy: auth.FullAccess})
+	must(t, err)
+	if created {
+		t.Fatal("a second first account")
+	}
+	if n, _ := s.CountAccounts(ctx); n != 1 {
+		t.Fatalf("%d accounts", n)
+	}
+	if _, err := s.GetAccessKey(ctx, "root2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused bootstrap left a key: %v", err)
+	}
+}
+
+// testFirstAccountRace: nodes bootstrapping an empty store at once: exactly one does.
+func testFirstAccountRace(t *testing.T, handles []store.Store) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var winners []string
+	for i := 0; i < 9; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("root-%d", i)
+			_, created, err := handles[i%len(handles)].CreateFirstAccount(ctx, auth.Account{ServiceEnabled: true},
+				auth.AccessKey{ID: id, Secret: "s", Policy: auth.FullAccess})
+			if err != nil {
+				t.Error(err)
+			}
+			if created {
+				mu.Lock()
+				winners = append(winners, id)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	keys, err := handles[0].ListAccessKeys(ctx, 0)
+	must(t, err)
+	n, err := handles[0].CountAccounts(ctx)
+	must(t, err)
+	if len(winners) != 1 || n != 1 || len(keys) != 1 || keys[0].ID != winners[0] {
+		t.Fatalf("winners %v, %d accounts, keys %+v", winners, n, keys)
 	}
 }
 

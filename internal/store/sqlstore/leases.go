@@ -1,11 +1,10 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/livesnap/livesnap/internal/snapshot"
@@ -48,16 +47,17 @@ func (s *DB) Heartbeat(ctx context.Context, h store.Holder, now time.Time, ttl t
 		return store.LeaseStats{}, fmt.Errorf("lease holder node name longer than %d bytes", maxNodeName)
 	}
 	var stats store.LeaseStats
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx conn) error {
 		stats = store.LeaseStats{}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lease_holders (id, node, pid, heartbeat_ms) VALUES (?, ?, ?, ?)
+		if _, err := tx.Exec(ctx, `INSERT INTO lease_holders (id, node, pid, heartbeat_ms) VALUES (?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET node = excluded.node, pid = excluded.pid, heartbeat_ms = excluded.heartbeat_ms`,
 			h.ID, h.Node, h.PID, ms(now)); err != nil {
 			return err
 		}
-		// Holders, and then their leases, go in that order (as in ReleaseHolder).
-		rows, err := tx.QueryContext(ctx, `DELETE FROM lease_holders WHERE id IN
-			(SELECT id FROM lease_holders WHERE heartbeat_ms < ? ORDER BY id LIMIT ?) RETURNING id`, ms(now.Add(-ttl)), maxDeadPerHB)
+		// Holders, and then their leases, go in that order (as in ReleaseHolder); a bounded
+		// batch per call, the rest on later heartbeats (they are not listed as live meanwhile).
+		rows, err := tx.Query(ctx, `DELETE FROM lease_holders WHERE id IN
+			(SELECT id FROM lease_holders WHERE heartbeat_ms < ? ORDER BY id LIMIT ?`+s.d.SkipLocked+`) RETURNING id`, ms(now.Add(-ttl)), maxDeadPerHB)
 		if err != nil {
 			return err
 		}
@@ -68,9 +68,9 @@ func (s *DB) Heartbeat(ctx context.Context, h store.Holder, now time.Time, ttl t
 		if err := dropLeases(ctx, tx, `lease_holder`, dead, ""); err != nil {
 			return err
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT h.id, h.node, h.pid, h.heartbeat_ms,
+		rows, err = tx.Query(ctx, `SELECT h.id, h.node, h.pid, h.heartbeat_ms,
 				(SELECT count(*) FROM jobs j WHERE j.lease_holder = h.id AND j.status = ? AND j.lease_expires_ms > ?)
-			FROM lease_holders h ORDER BY h.id`, snapshot.StatusStarted, ms(now))
+			FROM lease_holders h WHERE h.heartbeat_ms >= ? ORDER BY h.id`, snapshot.StatusStarted, ms(now), ms(now.Add(-ttl)))
 		if err != nil {
 			return err
 		}
@@ -87,18 +87,18 @@ func (s *DB) Heartbeat(ctx context.Context, h store.Holder, now time.Time, ttl t
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE status = ?`, snapshot.StatusStarted).Scan(&stats.StartedJobs)
+		return tx.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status = ?`, snapshot.StatusStarted).Scan(&stats.StartedJobs)
 	})
-	return stats, err
+	return stats, s.wrap("heartbeat", err)
 }
 
 // dropLeases clears the leases of the jobs whose column (lease_holder or id) is one of values,
 // and with holder set only those holder holds. The fencing tokens stay, so the next claim
 // still gets a bigger one.
-func dropLeases(ctx context.Context, tx *sql.Tx, column string, values []string, holder string) error {
+func dropLeases(ctx context.Context, tx conn, column string, values []string, holder string) error {
 	for len(values) > 0 {
 		n := min(len(values), maxIDsPerStmt)
-		q := `UPDATE jobs SET lease_holder = '', lease_expires_ms = 0 WHERE ` + column + ` IN (?` + strings.Repeat(`, ?`, n-1) + `)`
+		q := `UPDATE jobs SET lease_holder = '', lease_expires_ms = 0 WHERE ` + column + ` IN (` + placeholders(n) + `)`
 		args := make([]any, 0, n+1)
 		for _, v := range values[:n] {
 			args = append(args, v)
@@ -107,25 +107,12 @@ func dropLeases(ctx context.Context, tx *sql.Tx, column string, values []string,
 			q += ` AND lease_holder = ?`
 			args = append(args, holder)
 		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
 			return err
 		}
 		values = values[n:]
 	}
 	return nil
-}
-
-func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 // ClaimJobs implements store.Leases.
@@ -141,10 +128,10 @@ func (s *DB) ClaimJobs(ctx context.Context, holderID string, now time.Time, ttl 
 	}
 	max = min(max, maxClaimBatch)
 	var out []store.Lease
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx conn) error {
 		out = nil
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE status = ? AND (lease_holder = '' OR lease_expires_ms <= ?)
-			ORDER BY modified_ms, id LIMIT ?`, snapshot.StatusStarted, ms(now), max)
+		rows, err := tx.Query(ctx, `SELECT id FROM jobs WHERE status = ? AND (lease_holder = '' OR lease_expires_ms <= ?)
+			ORDER BY modified_ms, id LIMIT ?`+s.d.SkipLocked, snapshot.StatusStarted, ms(now), max)
 		if err != nil {
 			return err
 		}
@@ -156,8 +143,8 @@ func (s *DB) ClaimJobs(ctx context.Context, holderID string, now time.Time, ttl 
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err = tx.QueryContext(ctx, `UPDATE jobs SET lease_holder = ?, lease_expires_ms = ?, lease_token = lease_token + 1
-			WHERE id IN (?`+strings.Repeat(`, ?`, len(ids)-1)+`) RETURNING `+jobColumns+`, lease_token, lease_expires_ms`, args...)
+		rows, err = tx.Query(ctx, `UPDATE jobs SET lease_holder = ?, lease_expires_ms = ?, lease_token = lease_token + 1
+			WHERE id IN (`+placeholders(len(ids))+`) RETURNING `+jobColumns+`, lease_token, lease_expires_ms`, args...)
 		if err != nil {
 			return err
 		}
@@ -169,7 +156,7 @@ func (s *DB) ClaimJobs(ctx context.Context, holderID string, now time.Time, ttl 
 		a, b := out[i].Job, out[k].Job
 		return a.LastModified.Before(b.LastModified) || a.LastModified.Equal(b.LastModified) && a.ID < b.ID
 	})
-	return out, err
+	return out, s.wrap("claim jobs", err)
 }
 
 func scanLeases(rows *sql.Rows) ([]store.Lease, error) {
@@ -208,13 +195,13 @@ func (s *DB) RenewLeases(ctx context.Context, holderID string, now time.Time, tt
 		return nil, err
 	}
 	var out []store.Lease
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx conn) error {
 		// Leases of stopped jobs, and the holder's expired ones, are gone for good.
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_holder = '', lease_expires_ms = 0
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET lease_holder = '', lease_expires_ms = 0
 			WHERE lease_holder = ? AND (status <> ? OR lease_expires_ms <= ?)`, holderID, snapshot.StatusStarted, ms(now)); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET lease_expires_ms = ? WHERE lease_holder = ?
+		rows, err := tx.Query(ctx, `UPDATE jobs SET lease_expires_ms = ? WHERE lease_holder = ?
 			RETURNING `+jobColumns+`, lease_token, lease_expires_ms`, ms(now.Add(ttl)), holderID)
 		if err != nil {
 			return err
@@ -223,7 +210,7 @@ func (s *DB) RenewLeases(ctx context.Context, holderID string, now time.Time, tt
 		return err
 	})
 	sort.Slice(out, func(i, k int) bool { return out[i].Job.ID < out[k].Job.ID })
-	return out, err
+	return out, s.wrap("renew leases", err)
 }
 
 // ReleaseLeases implements store.Leases.
@@ -234,7 +221,7 @@ func (s *DB) ReleaseLeases(ctx context.Context, holderID string, jobIDs []string
 	if len(jobIDs) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return dropLeases(ctx, tx, `id`, jobIDs, holderID) })
+	return s.wrap("release leases", s.tx(ctx, func(tx conn) error { return dropLeases(ctx, tx, `id`, jobIDs, holderID) }))
 }
 
 // ReleaseHolder implements store.Leases.
@@ -242,18 +229,19 @@ func (s *DB) ReleaseHolder(ctx context.Context, holderID string) error {
 	if err := checkHolder(holderID); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM lease_holders WHERE id = ?`, holderID); err != nil {
+	err := s.tx(ctx, func(tx conn) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM lease_holders WHERE id = ?`, holderID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_holder = '', lease_expires_ms = 0 WHERE lease_holder = ?`, holderID)
+		_, err := tx.Exec(ctx, `UPDATE jobs SET lease_holder = '', lease_expires_ms = 0 WHERE lease_holder = ?`, holderID)
 		return err
 	})
+	return s.wrap("release holder", err)
 }
 
 // JobsVersion implements store.Leases.
 func (s *DB) JobsVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := s.db.QueryRowContext(ctx, `SELECT version FROM jobs_version WHERE id = 1`).Scan(&v)
-	return v, err
+	err := s.db.QueryRow(ctx, `SELECT version FROM jobs_version WHERE id = 1`).Scan(&v)
+	return v, s.wrap("jobs version", err)
 }

@@ -1,0 +1,9 @@
+-- Extensions: capture policy and image settings, on templates and copied into jobs.
+ALTER TABLE templates ADD COLUMN capture_policy TEXT NOT NULL DEFAULT 'keyframe';
+ALTER TABLE templates ADD COLUMN width INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE templates ADD COLUMN height INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE templates ADD COLUMN quality INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN capture_policy TEXT NOT NULL DEFAULT 'keyframe';
+ALTER TABLE jobs ADD COLUMN width INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN height INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN quality INTEGER NOT NULL DEFAULT 0;
