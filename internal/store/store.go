@@ -70,8 +70,6 @@ type Store interface {
 	SetJobStatus(ctx context.Context, accountID int64, id, from, to string, newGeneration bool, limit int, now time.Time) (snapshot.Job, error)
 	// ListJobs returns one page of an account's jobs and the total matching count.
 	ListJobs(ctx context.Context, q JobQuery) ([]snapshot.Job, int64, error)
-	// ListStartedJobs returns every started job of every account (the runner's work list).
-	ListStartedJobs(ctx context.Context) ([]snapshot.Job, error)
 
 	// SetJobRuntime records what a job's pipeline is doing now.
 	SetJobRuntime(ctx context.Context, r JobRuntime) error

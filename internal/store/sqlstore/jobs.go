@@ -236,16 +236,6 @@ func (s *DB) ListJobs(ctx context.Context, q store.JobQuery) ([]snapshot.Job, in
 	return jobs, total, s.wrap("list jobs", err)
 }
 
-// ListStartedJobs implements store.Store.
-func (s *DB) ListStartedJobs(ctx context.Context) ([]snapshot.Job, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE status = ? ORDER BY id`, snapshot.StatusStarted)
-	if err != nil {
-		return nil, s.wrap("list started jobs", err)
-	}
-	jobs, err := scanJobs(rows)
-	return jobs, s.wrap("list started jobs", err)
-}
-
 // NextSequence implements store.Store.
 func (s *DB) NextSequence(ctx context.Context, jobID string) (int64, error) {
 	var seq int64

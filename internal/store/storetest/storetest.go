@@ -265,11 +265,17 @@ func testTemplatesAndJobs(t *testing.T, s store.Store) {
 	if _, err := s.SetJobStatus(ctx, b.ID, "job-1", snapshot.StatusStarted, snapshot.StatusPaused, false, 0, now); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("other account must not change the job, got %v", err)
 	}
-	list, err := s.ListStartedJobs(ctx)
+	list, _, err := s.ListJobs(ctx, startedQuery(a.ID))
 	must(t, err)
 	if len(list) != 1 || list[0].ID != "job-1" || list[0].Generation != 1 {
 		t.Fatalf("started jobs: %+v", list)
 	}
+}
+
+// startedQuery selects an account's started jobs.
+func startedQuery(account int64) store.JobQuery {
+	return store.JobQuery{AccountID: account, Status: snapshot.StatusStarted, Start: time.Unix(0, 0), End: time.Now().Add(time.Hour),
+		Page: store.Page{Limit: 100}}
 }
 
 func testJobLimit(t *testing.T, handles []store.Store) {
@@ -305,7 +311,7 @@ func testJobLimit(t *testing.T, handles []store.Store) {
 		t.Fatalf("started %d, limited %d; want %d and %d", ok, limited, limit, jobs-limit)
 	}
 	// A restart of a started job does not count the job against itself.
-	list, _ := s.ListStartedJobs(ctx)
+	list, _, _ := s.ListJobs(ctx, startedQuery(a.ID))
 	if _, err := s.SetJobStatus(ctx, a.ID, list[0].ID, snapshot.StatusStarted, snapshot.StatusStarted, true, limit, time.Now()); err != nil {
 		t.Fatalf("restart at the limit: %v", err)
 	}
