@@ -128,6 +128,7 @@ func (p *Picker) Unit(u media.AccessUnit) *Request {
 			p.gopSpan = u.Received.Sub(p.lastKey)
 		}
 		p.lastKey = u.Received
+		clear(p.gop) // drop the old GOP's pictures even when the buffer is kept for reuse
 		p.gop, p.gopBytes, p.gopBroke = p.gop[:0], 0, false
 		p.gopClean = u.RecoveryFrames
 		p.gopSeq++
