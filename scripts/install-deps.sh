@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs what livesnap needs on a Debian machine: FFmpeg's libraries (cgo), ffmpeg itself
+# Installs what livesnap needs on a Debian machine: FFmpeg's libraries and libjpeg-turbo (cgo), ffmpeg itself
 # (tests and the demo), pkg-config, and the Go modules. Installs only what is missing.
 # --with-test-tools also installs what only the tests use: PostgreSQL's server (the PostgreSQL
 # store's tests start a throwaway one) and versitygw (an S3 server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config gcc)
+packages=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libturbojpeg0-dev pkg-config gcc)
 [ "${1:-}" = "--with-test-tools" ] && packages+=(postgresql-15)
 missing=()
 for p in "${packages[@]}"; do

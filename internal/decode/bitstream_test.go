@@ -8,14 +8,6 @@ import (
 	"github.com/livesnap/livesnap/internal/media"
 )
 
-func TestQscale(t *testing.T) {
-	for q, want := range map[int]int{0: 5, 85: 5, 90: 3, 95: 2, 97: 1, 100: 1, 75: 8, 50: 16, 26: 31, 1: 31} {
-		if got := qscaleFor(q); got != want {
-			t.Errorf("qscaleFor(%d) = %d, want %d", q, got, want)
-		}
-	}
-}
-
 func TestOutputSize(t *testing.T) {
 	sq := sourceInfo{w: 640, h: 360, sarN: 1, sarD: 1}
 	ana := sourceInfo{w: 720, h: 576, sarN: 16, sarD: 15} // PAL 4:3

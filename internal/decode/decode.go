@@ -1,6 +1,6 @@
 // Package decode turns compressed video access units into JPEG snapshots with FFmpeg's
-// libavcodec (decode), libswscale (scale, range conversion) and libavcodec's MJPEG encoder,
-// called in process through a small cgo layer.
+// libavcodec (decode), libswscale (scaling and pixel formats, when needed) and libjpeg-turbo
+// (JPEG encoding straight from YUV planes), called in process through a small cgo layer.
 //
 // A Decoder holds one decoder context per stream; each Decode call feeds a keyframe-started
 // run of units in decode order, drains the decoder, keeps only the last unit's picture, and
@@ -57,10 +57,7 @@ const (
 // SD, some 1440x1080 streams) is applied while scaling, which costs nothing extra since every
 // picture goes through the scaler anyway.
 //
-// Quality is 1..100 (0 means 85) on libjpeg's scale: libjpeg scales its quantization tables
-// by s = 5000/Q % (Q < 50) or 200-2Q % (Q >= 50); the MJPEG encoder's tables are MPEG-1's
-// scaled by qscale/8, so qscale = round(s*16/100) clamped to 1..31 gives about the same
-// quantizers. 85 -> qscale 5, 90 -> 3, 95 -> 2, 97+ -> 1, 75 -> 8, 50 -> 16, <=26 -> 31.
+// Quality is libjpeg's 1..100 (0 means DefaultQuality).
 type Options struct {
 	Width, Height int
 	Quality       int
@@ -117,7 +114,7 @@ func (d *Decoder) Decode(units []media.AccessUnit, opt Options) (Picture, error)
 	if s == nil {
 		return Picture{}, ErrClosed
 	}
-	qscale, err := checkOptions(opt)
+	quality, err := checkOptions(opt)
 	if err != nil {
 		return Picture{}, err
 	}
@@ -163,14 +160,14 @@ func (d *Decoder) Decode(units []media.AccessUnit, opt Options) (Picture, error)
 
 	info := s.targetInfo()
 	w, h := outputSize(info, opt)
-	jpeg, err := s.encodeTarget(info, w, h, qscale)
+	jpeg, err := s.encodeTarget(info, w, h, quality)
 	if err != nil {
 		return Picture{}, err
 	}
 	return Picture{JPEG: jpeg, Width: w, Height: h, PTS: units[len(units)-1].PTS}, nil
 }
 
-// checkOptions validates opt and returns the MJPEG qscale for its quality.
+// checkOptions validates opt and returns the JPEG quality to use.
 func checkOptions(opt Options) (int, error) {
 	if opt.Width < 0 || opt.Height < 0 || opt.Width > MaxDimension || opt.Height > MaxDimension {
 		return 0, fmt.Errorf("decode: output size %dx%d outside 0..%d", opt.Width, opt.Height, MaxDimension)
@@ -178,22 +175,10 @@ func checkOptions(opt Options) (int, error) {
 	if opt.Quality < 0 || opt.Quality > 100 {
 		return 0, fmt.Errorf("decode: quality %d outside 1..100", opt.Quality)
 	}
-	return qscaleFor(opt.Quality), nil
-}
-
-// qscaleFor maps a libjpeg-style quality to an MJPEG qscale (see Options).
-func qscaleFor(q int) int {
-	if q == 0 {
-		q = DefaultQuality
+	if opt.Quality == 0 {
+		return DefaultQuality, nil
 	}
-	var scale float64 // percent of the base tables, libjpeg's curve
-	if q < 50 {
-		scale = 5000 / float64(q)
-	} else {
-		scale = float64(200 - 2*q)
-	}
-	qs := int(math.Round(scale * 16 / 100))
-	return min(max(qs, 1), 31)
+	return opt.Quality, nil
 }
 
 // outputSize computes the JPEG's size from the source picture and the options.

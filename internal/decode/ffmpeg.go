@@ -5,7 +5,7 @@ package decode
 // Go so the control flow stays readable and testable.
 
 /*
-#cgo pkg-config: libavcodec libavutil libswscale
+#cgo pkg-config: libavcodec libavutil libswscale libturbojpeg
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@ package decode
 #include <libavutil/pixdesc.h>
 #include <libavutil/pixfmt.h>
 #include <libswscale/swscale.h>
+#include <turbojpeg.h>
 
 // Error codes are function-like macros; an enum makes them visible to Go as constants.
 enum {
@@ -45,32 +46,44 @@ static int ls_open_decoder(const AVCodec *codec, int err_recognition, AVCodecCon
 	return 0;
 }
 
-// ls_open_mjpeg opens an MJPEG encoder for full-range 4:2:0 at a fixed size. The quantizer is
-// chosen per frame through AVFrame.quality (AV_CODEC_FLAG_QSCALE), so one context serves every
-// quality.
-static int ls_open_mjpeg(int width, int height, AVCodecContext **out) {
-	const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
-	if (!codec)
-		return AVERROR_ENCODER_NOT_FOUND;
-	AVCodecContext *c = avcodec_alloc_context3(codec);
-	if (!c)
-		return AVERROR(ENOMEM);
-	c->width = width;
-	c->height = height;
-	c->pix_fmt = AV_PIX_FMT_YUV420P;
-	c->color_range = AVCOL_RANGE_JPEG; // JFIF: full range, so no deprecated yuvj format needed
-	c->time_base = (AVRational){1, 25};
-	c->thread_count = 1;
-	c->flags |= AV_CODEC_FLAG_QSCALE;
-	c->qmin = 1;
-	c->qmax = 31;
-	int ret = avcodec_open2(c, codec, NULL);
-	if (ret < 0) {
-		avcodec_free_context(&c);
-		return ret;
+// Lookup tables from limited-range ("tv") 8-bit levels to full range (JPEG): Y' =
+// (Y-16)*255/219 and C' = (C-128)*255/224+128, rounded and clamped. Filled once by
+// ls_init_ranges (package init) and read-only afterwards.
+static uint8_t ls_range_y[256], ls_range_c[256];
+
+static void ls_init_ranges(void) {
+	for (int i = 0; i < 256; i++) {
+		int y = (int)((i - 16) * 255.0 / 219.0 + (i >= 16 ? 0.5 : -0.5));
+		int c = (int)((i - 128) * 255.0 / 224.0 + (i >= 128 ? 0.5 : -0.5)) + 128;
+		ls_range_y[i] = y < 0 ? 0 : y > 255 ? 255 : y;
+		ls_range_c[i] = c < 0 ? 0 : c > 255 ? 255 : c;
 	}
-	*out = c;
-	return 0;
+}
+
+// ls_expand_range turns limited-range 8-bit 4:2:0 src into full-range dst of the same size:
+// one table lookup per sample, far cheaper than a general-purpose scaler pass.
+static void ls_expand_range(const AVFrame *src, AVFrame *dst) {
+	for (int p = 0; p < 3; p++) {
+		int w = p == 0 ? src->width : (src->width + 1) / 2;
+		int h = p == 0 ? src->height : (src->height + 1) / 2;
+		const uint8_t *lut = p == 0 ? ls_range_y : ls_range_c;
+		for (int y = 0; y < h; y++) {
+			const uint8_t *in = src->data[p] + (ptrdiff_t)y * src->linesize[p];
+			uint8_t *out = dst->data[p] + (ptrdiff_t)y * dst->linesize[p];
+			for (int x = 0; x < w; x++)
+				out[x] = lut[in[x]];
+		}
+	}
+}
+
+// ls_compress encodes full-range 4:2:0 f as a baseline JPEG with libjpeg-turbo, straight from
+// its planes (no RGB round trip). *buf is allocated by libjpeg-turbo: free it with tjFree.
+static int ls_compress(tjhandle tj, const AVFrame *f, int quality, unsigned char **buf, unsigned long *size) {
+	const unsigned char *planes[3] = {f->data[0], f->data[1], f->data[2]};
+	int strides[3] = {f->linesize[0], f->linesize[1], f->linesize[2]};
+	*buf = NULL;
+	*size = 0;
+	return tjCompressFromYUVPlanes(tj, planes, f->width, strides, f->height, TJSAMP_420, buf, size, quality, 0);
 }
 
 // ls_open_scaler creates a converter to full-range YUV 4:2:0 at the output size. The ranges
@@ -103,9 +116,8 @@ static int ls_scale(struct SwsContext *s, const AVFrame *src, AVFrame *dst) {
 	                 dst->data, dst->linesize);
 }
 
-// ls_frame_alloc_buffer (re)allocates picture memory for dst unless it already has writable
-// memory of the right shape. The encoder may keep a reference to the previous input, in which
-// case fresh memory is cheaper than av_frame_make_writable's copy of data we overwrite anyway.
+// ls_frame_prepare (re)allocates picture memory for dst unless it already has writable
+// memory of the right shape.
 static int ls_frame_prepare(AVFrame *dst, int w, int h) {
 	if (dst->buf[0] && dst->width == w && dst->height == h && av_frame_is_writable(dst))
 		return 0;
@@ -132,6 +144,8 @@ import (
 
 	"github.com/livesnap/livesnap/internal/media"
 )
+
+func init() { C.ls_init_ranges() }
 
 // avError turns a negative libav return code into a Go error.
 func avError(op string, code C.int) error {
@@ -201,13 +215,9 @@ type cstate struct {
 
 	sws    *C.struct_SwsContext
 	swsKey scaleKey
-	scaled *C.AVFrame // scaler output / encoder input
+	scaled *C.AVFrame // scaler or range expansion output / encoder input
 
-	enc    *C.AVCodecContext
-	encW   int
-	encH   int
-	encPkt *C.AVPacket
-	encPTS int64 // the MJPEG encoder wants strictly increasing pts
+	tj C.tjhandle // libjpeg-turbo compressor
 }
 
 type scaleKey struct {
@@ -224,11 +234,11 @@ func newCState(codec media.Codec) (*cstate, error) {
 		return nil, avError("open "+codec.String()+" decoder", ret)
 	}
 	s.pkt = C.av_packet_alloc()
-	s.encPkt = C.av_packet_alloc()
 	s.frame = C.av_frame_alloc()
 	s.tgt = C.av_frame_alloc()
 	s.scaled = C.av_frame_alloc()
-	if s.pkt == nil || s.encPkt == nil || s.frame == nil || s.tgt == nil || s.scaled == nil {
+	s.tj = C.tjInitCompress()
+	if s.pkt == nil || s.frame == nil || s.tgt == nil || s.scaled == nil || s.tj == nil {
 		s.free()
 		return nil, errors.New("decode: out of memory")
 	}
@@ -238,15 +248,17 @@ func newCState(codec media.Codec) (*cstate, error) {
 // free releases everything; safe to call twice.
 func (s *cstate) free() {
 	C.avcodec_free_context(&s.dec)
-	C.avcodec_free_context(&s.enc)
 	C.av_packet_free(&s.pkt)
-	C.av_packet_free(&s.encPkt)
 	C.av_frame_free(&s.frame)
 	C.av_frame_free(&s.tgt)
 	C.av_frame_free(&s.scaled)
 	if s.sws != nil {
 		C.sws_freeContext(s.sws)
 		s.sws = nil
+	}
+	if s.tj != nil {
+		C.tjDestroy(s.tj)
+		s.tj = nil
 	}
 }
 
@@ -372,50 +384,55 @@ func (s *cstate) targetInfo() sourceInfo {
 	}
 }
 
-// encodeTarget scales the target picture to w x h full-range 4:2:0 and encodes it as JPEG
-// with the given MJPEG quantizer. The result is copied into Go memory.
-func (s *cstate) encodeTarget(info sourceInfo, w, h, qscale int) ([]byte, error) {
-	key := scaleKey{info.w, info.h, info.format, b2i(info.fullRange), w, h}
-	if s.sws == nil || s.swsKey != key {
-		if s.sws != nil {
-			C.sws_freeContext(s.sws)
-			s.sws = nil
+// encodeTarget converts the target picture to w x h full-range 4:2:0 and encodes it as a
+// JPEG of the given quality. The common case, an 8-bit 4:2:0 source kept at its size, skips
+// the scaler: its planes go to the encoder as they are (full range) or through a range
+// expansion (limited range). The result is copied into Go memory.
+func (s *cstate) encodeTarget(info sourceInfo, w, h, quality int) ([]byte, error) {
+	src := s.tgt
+	sameShape := info.format == int(C.AV_PIX_FMT_YUV420P) && info.w == w && info.h == h
+	switch {
+	case sameShape && info.fullRange:
+		// Already what a JPEG holds.
+	case sameShape:
+		if ret := C.ls_frame_prepare(s.scaled, C.int(w), C.int(h)); ret < 0 {
+			return nil, avError("allocate picture", ret)
 		}
-		s.sws = C.ls_open_scaler(C.int(info.w), C.int(info.h), C.int(info.format),
-			C.int(key.srange), C.int(w), C.int(h))
-		if s.sws == nil {
-			return nil, fmt.Errorf("decode: cannot convert %dx%d %s to %dx%d",
-				info.w, info.h, pixFmtName(info.format), w, h)
+		C.ls_expand_range(s.tgt, s.scaled)
+		src = s.scaled
+	default:
+		key := scaleKey{info.w, info.h, info.format, b2i(info.fullRange), w, h}
+		if s.sws == nil || s.swsKey != key {
+			if s.sws != nil {
+				C.sws_freeContext(s.sws)
+				s.sws = nil
+			}
+			s.sws = C.ls_open_scaler(C.int(info.w), C.int(info.h), C.int(info.format),
+				C.int(key.srange), C.int(w), C.int(h))
+			if s.sws == nil {
+				return nil, fmt.Errorf("decode: cannot convert %dx%d %s to %dx%d",
+					info.w, info.h, pixFmtName(info.format), w, h)
+			}
+			s.swsKey = key
 		}
-		s.swsKey = key
-	}
-	if s.enc == nil || s.encW != w || s.encH != h {
-		C.avcodec_free_context(&s.enc)
-		if ret := C.ls_open_mjpeg(C.int(w), C.int(h), &s.enc); ret < 0 {
-			return nil, avError(fmt.Sprintf("open JPEG encoder %dx%d", w, h), ret)
+		if ret := C.ls_frame_prepare(s.scaled, C.int(w), C.int(h)); ret < 0 {
+			return nil, avError("allocate picture", ret)
 		}
-		s.encW, s.encH = w, h
+		if ret := C.ls_scale(s.sws, s.tgt, s.scaled); ret < 0 {
+			return nil, avError("scale", ret)
+		}
+		src = s.scaled
 	}
-	if ret := C.ls_frame_prepare(s.scaled, C.int(w), C.int(h)); ret < 0 {
-		return nil, avError("allocate picture", ret)
+	var buf *C.uchar
+	var size C.ulong
+	if C.ls_compress(s.tj, src, C.int(quality), &buf, &size) != 0 {
+		if buf != nil {
+			C.tjFree(buf)
+		}
+		return nil, fmt.Errorf("decode: encode JPEG: %s", C.GoString(C.tjGetErrorStr2(s.tj)))
 	}
-	if ret := C.ls_scale(s.sws, s.tgt, s.scaled); ret < 0 {
-		return nil, avError("scale", ret)
-	}
-	out := s.scaled
-	out.color_range = C.AVCOL_RANGE_JPEG
-	out.quality = C.int(qscale * C.FF_QP2LAMBDA)
-	out.sample_aspect_ratio = C.AVRational{num: 1, den: 1} // the scaler already applied it
-	s.encPTS++
-	out.pts = C.int64_t(s.encPTS)
-	if ret := C.avcodec_send_frame(s.enc, out); ret < 0 {
-		return nil, avError("encode JPEG", ret)
-	}
-	defer C.av_packet_unref(s.encPkt)
-	if ret := C.avcodec_receive_packet(s.enc, s.encPkt); ret < 0 {
-		return nil, avError("encode JPEG", ret)
-	}
-	return C.GoBytes(unsafe.Pointer(s.encPkt.data), s.encPkt.size), nil
+	defer C.tjFree(buf)
+	return C.GoBytes(unsafe.Pointer(buf), C.int(size)), nil
 }
 
 func pixFmtName(f int) string {
