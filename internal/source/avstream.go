@@ -276,6 +276,7 @@ func (s *avStream) classifyRead(err error) failure {
 // classifyAV tells why a libavformat call (or a Go-side open for it) failed.
 func classifyAV(ctx context.Context, err error) failure {
 	var dnsErr *net.DNSError
+	var opErr *net.OpError
 	switch {
 	case errors.Is(err, avformat.ErrClosed):
 		return failClosed
@@ -289,6 +290,7 @@ func classifyAV(ctx context.Context, err error) failure {
 		return failOther
 	case errors.Is(err, avformat.ErrRemote), errors.Is(err, avformat.ErrURLRefused), errors.Is(err, errPolicy),
 		errors.Is(err, avformat.ErrInvalidData), errors.As(err, &dnsErr),
+		errors.As(err, &opErr) && opErr.Op == "dial", // refused, unreachable, the network policy
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EACCES):
 		return failRejected

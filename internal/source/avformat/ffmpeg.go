@@ -362,11 +362,9 @@ func (d *Demuxer) failure(op string, ret C.int) error {
 		return fmt.Errorf("%w during %s", ErrDeadline, op)
 	}
 	e := &Error{Op: op, Code: int(ret)}
-	if ioErr != nil && errors.Is(ioErr, ErrURLRefused) {
-		return fmt.Errorf("%w: %w", e, ioErr)
-	}
 	if ioErr != nil {
-		return fmt.Errorf("%w (I/O: %v)", e, ioErr)
+		// The Go-side failure is the cause: libavformat only reports some AVERROR for it.
+		return fmt.Errorf("%w: %w", e, ioErr)
 	}
 	return e
 }
