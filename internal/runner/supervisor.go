@@ -241,17 +241,25 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	picker.Start(time.Now()) // the first tick is the moment the stream opened
+	// Ticks wait until a late stream (HLS) has delivered the pictures of their moment.
+	ticks := &capture.Ticks{}
+	tick := func(t time.Time) {
+		r, m := picker.Tick(t)
+		if m != nil {
+			s.miss(m.Reason, m.Tick, nil)
+		}
+		submit(r)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			st.Close()
 			return connected, ctx.Err()
 		case now := <-ticker.C:
-			r, m := picker.Tick(now)
-			if m != nil {
-				s.miss(m.Reason, m.Tick, nil)
+			ticks.Add(now)
+			for _, t := range ticks.Due(now, time.Time{}) {
+				tick(t)
 			}
-			submit(r)
 		case u, ok := <-units:
 			if !ok {
 				return connected, <-readErr
@@ -260,7 +268,12 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 				connected = true
 				s.setState(StateCapturing, nil)
 			}
+			arrival := u.Received
 			for _, v := range clock.Push(u) {
+				ticks.Observe(arrival, v.Received)
+				for _, t := range ticks.Due(time.Now(), v.Received) {
+					tick(t)
+				}
 				submit(picker.Unit(v))
 			}
 		}
