@@ -27,6 +27,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 
 	"github.com/livesnap/livesnap/internal/rtmpserver"
+	"github.com/livesnap/livesnap/internal/source/sourcetest"
 )
 
 // binary is the livesnap executable built once for the whole package.
@@ -46,6 +47,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	sourcetest.Cleanup()
 	os.Exit(code)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/livesnap/livesnap/internal/auth"
 	"github.com/livesnap/livesnap/internal/blob"
 	"github.com/livesnap/livesnap/internal/callback"
+	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/metrics"
 	"github.com/livesnap/livesnap/internal/netpolicy"
 	"github.com/livesnap/livesnap/internal/ratelimit"
@@ -50,6 +51,7 @@ func serve(args []string) error {
 	allowNet := fs.String("allow-net", env("LIVESNAP_ALLOW_NET", ""), "networks (CIDRs) stream and callback URLs may reach; empty: all but --deny-net")
 	denyNet := fs.String("deny-net", env("LIVESNAP_DENY_NET", strings.Join(netpolicy.DefaultDeny, ",")), "networks (CIDRs) never reached")
 	logLevel := fs.String("log-level", env("LIVESNAP_LOG_LEVEL", "info"), "debug, info, warn or error")
+	ffmpegLog := fs.String("ffmpeg-log-level", env("LIVESNAP_FFMPEG_LOG_LEVEL", "fatal"), "FFmpeg's own log on stderr: quiet, fatal, error, warning, info")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +65,9 @@ func serve(args []string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	if err := decode.SetLogLevel(*ffmpegLog); err != nil {
+		return fmt.Errorf("--ffmpeg-log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
@@ -88,7 +93,8 @@ func serve(args []string) error {
 		Store: db,
 		Blobs: &blob.Local{Root: filepath.Join(*dataDir, "objects")},
 		Open: func(ctx context.Context, in snapshot.StreamInput, readTimeout time.Duration) (source.Stream, error) {
-			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout, DialContext: policy.DialContext(10 * time.Second)})
+			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout, DialContext: policy.DialContext(10 * time.Second),
+				CheckAddr: policy.Check, RTSPTransport: in.Transport})
 		},
 		Logger:  logger,
 		Metrics: met,
@@ -96,7 +102,8 @@ func serve(args []string) error {
 	svc := &api.Service{
 		Store: db,
 		Probe: func(ctx context.Context, in snapshot.StreamInput) error {
-			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: *probeTimeout, DialContext: policy.DialContext(*probeTimeout)})
+			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: *probeTimeout, DialContext: policy.DialContext(*probeTimeout),
+				CheckAddr: policy.Check, RTSPTransport: in.Transport})
 			if errors.Is(err, source.ErrStreamNotFound) || errors.Is(err, source.ErrStalled) || errors.Is(err, source.ErrEnded) {
 				return fmt.Errorf("%w: %v", api.ErrStreamNotFound, err)
 			}
@@ -104,7 +111,7 @@ func serve(args []string) error {
 		},
 		MinInterval:  *minInterval,
 		StorageTypes: []string{"oss"},
-		StreamTypes:  []string{"rtmp"},
+		StreamTypes:  source.Types,
 		JobsChanged:  mgr.Wake,
 		RateLimit:    &ratelimit.Limiter{Rate: *rate, Burst: max(*burst, 1)},
 		Blobs:        mgr.Blobs,

@@ -85,6 +85,8 @@ var inputCases = []inputCase{
 	{name: "hls/h265", typ: "hls", spec: sourcetest.H265, serve: hlsServer(sourcetest.HLSOptions{})},
 	{name: "hls/h265-fmp4", typ: "hls", spec: sourcetest.H265, serve: hlsServer(sourcetest.HLSOptions{FMP4: true})},
 	{name: "hls/h265-10bit", typ: "hls", spec: sourcetest.H265Main10, serve: hlsServer(sourcetest.HLSOptions{})},
+	// FFmpeg 5.1 carries AV1 in MP4 only (not in MPEG-TS, RTP or FLV): HLS with fMP4.
+	{name: "hls/av1-fmp4", typ: "hls", spec: sourcetest.AV1, serve: hlsServer(sourcetest.HLSOptions{FMP4: true})},
 	{name: "hls/h264-aes128", typ: "hls", spec: sourcetest.H264, serve: hlsServer(sourcetest.HLSOptions{Encrypt: true})},
 	{name: "rtsp/h264-tcp", typ: "rtsp", spec: sourcetest.H264, serve: rtspServer, fromStart: true},
 	{name: "rtsp/h265-tcp", typ: "rtsp", spec: sourcetest.H265, serve: rtspServer, fromStart: true},
@@ -106,7 +108,7 @@ func TestAVInputs(t *testing.T) {
 			url, _ := tc.serve(t, clip)
 			opened := time.Now()
 			st := openRetry(t, context.Background(), tc.typ, url, tc.opt)
-			want := map[string]media.Codec{"h264": media.CodecH264, "h265": media.CodecH265}[tc.spec.Codec]
+			want := map[string]media.Codec{"h264": media.CodecH264, "h265": media.CodecH265, "av1": media.CodecAV1}[tc.spec.Codec]
 			if st.Codec() != want {
 				t.Fatalf("codec %v, want %v", st.Codec(), want)
 			}

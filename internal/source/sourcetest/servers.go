@@ -34,6 +34,7 @@ type Server struct {
 	done   chan struct{}
 
 	respawn bool
+	tcpPort int // a one-client TCP server: WaitReady watches its listening socket
 
 	mu     sync.Mutex
 	cur    *exec.Cmd
@@ -117,6 +118,39 @@ func (s *Server) Starts() []time.Time {
 	return append([]time.Time(nil), s.starts...)
 }
 
+// WaitReady waits until a one-client TCP server (FLVServer) listens again after its previous
+// client, without connecting (a connection would be its one client). Other servers are
+// always ready.
+func (s *Server) WaitReady(t testing.TB) {
+	t.Helper()
+	if s.tcpPort == 0 {
+		return
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !tcpListening(s.tcpPort) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not listening on port %d after 15 s", s.name, s.tcpPort)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tcpListening reports whether a socket listens on the loopback TCP port (/proc/net/tcp).
+func tcpListening(port int) bool {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false
+	}
+	want := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[1], want) && f[3] == "0A" { // 0A: LISTEN
+			return true
+		}
+	}
+	return false
+}
+
 // FreeTCPPort returns a loopback TCP port that was free a moment ago.
 func FreeTCPPort(t testing.TB) int {
 	t.Helper()
@@ -152,9 +186,10 @@ func ffmpegLive(c *Clip, loop bool) []string {
 func FLVServer(t testing.TB, c *Clip) *Server {
 	t.Helper()
 	NeedFFmpeg(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/live.flv", FreeTCPPort(t))
+	port := FreeTCPPort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/live.flv", port)
 	s := startServer(t, true, "ffmpeg", append(ffmpegLive(c, false), "-f", "flv", "-listen", "1", url))
-	s.URL = url
+	s.URL, s.tcpPort = url, port
 	return s
 }
 

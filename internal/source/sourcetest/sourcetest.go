@@ -32,7 +32,7 @@ const FPS = 25
 // Spec describes a clip.
 type Spec struct {
 	Name    string // cache key (and file name)
-	Codec   string // "h264" or "h265"; "" for audio only
+	Codec   string // "h264", "h265" or "av1"; "" for audio only
 	PixFmt  string // "" → yuv420p
 	W, H    int    // 0 → 320x240
 	Seconds int    // 0 → 60
@@ -45,6 +45,7 @@ var (
 	H264       = Spec{Name: "h264", Codec: "h264", Audio: true}
 	H265       = Spec{Name: "h265", Codec: "h265", Seconds: 40, Audio: true}
 	H265Main10 = Spec{Name: "h265-10bit", Codec: "h265", PixFmt: "yuv420p10le", Seconds: 20}
+	AV1        = Spec{Name: "av1", Codec: "av1", Seconds: 20}
 	AudioOnly  = Spec{Name: "audio", Seconds: 40, Audio: true}
 )
 
@@ -153,6 +154,8 @@ func makeClip(s Spec) (*Clip, error) {
 		args = append(args, "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-x264-params", gop)
 	case "h265":
 		args = append(args, "-c:v", "libx265", "-preset", "veryfast", "-bf", "2", "-x265-params", gop+":log-level=error")
+	case "av1":
+		args = append(args, "-c:v", "libsvtav1", "-preset", "12", "-svtav1-params", fmt.Sprintf("keyint=%d:scd=0", s.GOP))
 	case "":
 	default:
 		return nil, fmt.Errorf("codec %q", s.Codec)
