@@ -3,6 +3,8 @@ package source_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -372,37 +375,97 @@ func TestAVRTSPRedirect(t *testing.T) {
 	clip.CheckKeyframe(t, sourcetest.DecodeKeyframe(t, au))
 }
 
-// Inputs are bounded: a master playlist with hundreds of variants, an oversized playlist.
-func TestAVHLSBounds(t *testing.T) {
+// A master playlist: livesnap follows one variant, the largest picture of a codec it
+// decodes, and fetches no other variant's playlist (however many there are).
+func TestAVHLSVariants(t *testing.T) {
+	clip := sourcetest.Make(t, sourcetest.H264)
+	dir := t.TempDir()
+	vodHLS(t, clip, dir)
 	var many strings.Builder
 	many.WriteString("#EXTM3U\n")
 	for i := range 500 {
-		fmt.Fprintf(&many, "#EXT-X-STREAM-INF:BANDWIDTH=%d\nv%d.m3u8\n", 1000+i, i)
+		fmt.Fprintf(&many, "#EXT-X-STREAM-INF:BANDWIDTH=%d,RESOLUTION=320x240\nv%d.m3u8\n", 1000+i, i)
 	}
-	variant := "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nnone.ts\n"
-	pages := map[string]string{"/many.m3u8": many.String(),
-		"/huge.m3u8": "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + strings.Repeat("#EXT-X-PROGRAM-DATE-TIME:2024-01-01T00:00:00Z\n", 30000)}
-	for i := range 500 {
-		pages[fmt.Sprintf("/v%d.m3u8", i)] = variant
+	master := "#EXTM3U\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=160x120,CODECS=\"avc1.42c00d,mp4a.40.2\"\nsmall.m3u8\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=320x240,CODECS=\"avc1.64001e,mp4a.40.2\"\nvod.m3u8\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080,CODECS=\"vp09.00.40.08,opus\"\nvp9.m3u8\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS=\"mp4a.40.2\"\naudio.m3u8\n"
+	var requests sync.Map
+	count := func(path string) int64 {
+		n, _ := requests.LoadOrStore(path, new(atomic.Int64))
+		return n.(*atomic.Int64).Load()
 	}
-	var requests atomic.Int64
-	inner := playlistServer(t, pages)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		inner.Config.Handler.ServeHTTP(w, r)
+		n, _ := requests.LoadOrStore(r.URL.Path, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		switch {
+		case r.URL.Path == "/master.m3u8":
+			fmt.Fprint(w, master)
+		case r.URL.Path == "/many.m3u8":
+			fmt.Fprint(w, many.String())
+		case r.URL.Path == "/vp9only.m3u8":
+			fmt.Fprint(w, "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"vp09.00.40.08\"\nvp9.m3u8\n")
+		case strings.HasPrefix(r.URL.Path, "/v") && r.URL.Path != "/vod.m3u8":
+			fmt.Fprint(w, "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nnone.ts\n")
+		default:
+			http.FileServer(http.Dir(dir)).ServeHTTP(w, r)
+		}
 	}))
 	defer srv.Close()
-	for _, path := range []string{"/many.m3u8", "/huge.m3u8"} {
-		requests.Store(0)
-		start := time.Now()
-		_, err := source.Open(context.Background(), "hls", srv.URL+path, source.Options{ConnectTimeout: 10 * time.Second})
-		if err == nil || !errors.Is(err, avformat.ErrTooLarge) {
-			t.Errorf("%s: err = %v, want a bound exceeded", path, err)
+
+	st, err := source.Open(context.Background(), "hls", srv.URL+"/master.m3u8", source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := st.Read()
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip.CheckKeyframe(t, sourcetest.DecodeKeyframe(t, au))
+	for _, p := range []string{"/small.m3u8", "/vp9.m3u8", "/audio.m3u8"} {
+		if n := count(p); n != 0 {
+			t.Errorf("%s fetched %d times: only the chosen variant should be", p, n)
 		}
-		if n := requests.Load(); n > 30 {
-			t.Errorf("%s: %d requests", path, n)
+	}
+	if count("/vod.m3u8") == 0 {
+		t.Error("the largest decodable variant was not followed")
+	}
+
+	_, err = source.Open(context.Background(), "hls", srv.URL+"/vp9only.m3u8", source.Options{})
+	if !errors.Is(err, source.ErrNoVideo) {
+		t.Errorf("no decodable variant: err = %v, want ErrNoVideo", err)
+	}
+
+	// 500 variants whose segments never come: one playlist followed, a bounded number of
+	// requests until the connect deadline.
+	start := time.Now()
+	_, err = source.Open(context.Background(), "hls", srv.URL+"/many.m3u8", source.Options{ConnectTimeout: 3 * time.Second})
+	if !errors.Is(err, source.ErrStreamNotFound) {
+		t.Errorf("many variants: err = %v, want ErrStreamNotFound", err)
+	}
+	total := int64(0)
+	requests.Range(func(k, v any) bool {
+		if strings.HasPrefix(k.(string), "/v") && k.(string) != "/vod.m3u8" {
+			total += v.(*atomic.Int64).Load()
 		}
-		t.Logf("%s: %v (%d requests, %v)", path, err, requests.Load(), time.Since(start).Round(time.Millisecond))
+		return true
+	})
+	if total > 10 {
+		t.Errorf("many variants: %d variant and segment requests", total)
+	}
+	t.Logf("many variants: %v (%d requests, %v)", err, total, time.Since(start).Round(time.Millisecond))
+}
+
+// Inputs are bounded: an oversized playlist is refused at once.
+func TestAVHLSBounds(t *testing.T) {
+	srv := playlistServer(t, map[string]string{
+		"/huge.m3u8": "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + strings.Repeat("#EXT-X-PROGRAM-DATE-TIME:2024-01-01T00:00:00Z\n", 30000),
+	})
+	_, err := source.Open(context.Background(), "hls", srv.URL+"/huge.m3u8", source.Options{ConnectTimeout: 10 * time.Second})
+	if !errors.Is(err, avformat.ErrTooLarge) {
+		t.Errorf("err = %v, want a bound exceeded", err)
 	}
 }
 
@@ -437,6 +500,38 @@ func TestAVInvalidURLs(t *testing.T) {
 	if !errors.Is(err, source.ErrInvalidURL) {
 		t.Errorf("RTSP transport multicast: err = %v, want ErrInvalidURL", err)
 	}
+}
+
+// HTTPS inputs verify the server's certificate (Options.TLSConfig gives the roots), and
+// errors name URLs without their credentials or query.
+func TestAVHTTPS(t *testing.T) {
+	clip := sourcetest.Make(t, sourcetest.H264)
+	dir := t.TempDir()
+	vodHLS(t, clip, dir)
+	srv := httptest.NewTLSServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	st, err := source.Open(context.Background(), "hls", srv.URL+"/vod.m3u8", source.Options{TLSConfig: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := st.Read()
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip.CheckKeyframe(t, sourcetest.DecodeKeyframe(t, au))
+
+	secret := strings.Replace(srv.URL, "https://", "https://user:hunter2@", 1) + "/vod.m3u8?token=hunter2"
+	_, err = source.Open(context.Background(), "hls", secret, source.Options{ConnectTimeout: 3 * time.Second})
+	if err == nil {
+		t.Fatal("a certificate from an unknown authority was accepted")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error reveals a secret: %v", err)
+	}
+	t.Logf("unknown authority: %v", err)
 }
 
 // ctxRun runs a tool to completion under a timeout.

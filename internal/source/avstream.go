@@ -68,6 +68,15 @@ func openAV(ctx context.Context, typ, rawURL string, opt Options) (Stream, error
 		}
 		return nil, openFailure(ctx, typ, t.where, kind, err, opt.ConnectTimeout)
 	}
+	if typ == "hls" {
+		vctx, cancel := context.WithDeadline(ctx, deadline)
+		cfg.URL, err = hlsVariant(vctx, hio, cfg.URL)
+		cancel()
+		if err != nil {
+			hio.close()
+			return nil, openFailure(ctx, typ, t.where, classifyAV(ctx, err), err, opt.ConnectTimeout)
+		}
+	}
 	dmx, err := avformat.Open(ctx, cfg)
 	if err != nil {
 		if hio != nil {

@@ -87,6 +87,10 @@ func (h *httpIO) open(ctx context.Context, r avformat.Request) (*avformat.Respon
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redactURL(ue.URL) // errors end up in logs and LastError: no tokens
+		}
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {

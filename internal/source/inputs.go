@@ -20,10 +20,12 @@ const (
 	// maxAVURLLength bounds a stream URL (the API allows 255; redirects and playlists may be
 	// longer).
 	maxAVURLLength = 2048
-	// maxStreams bounds the streams of one input (HLS: every variant's video and audio).
+	// maxStreams bounds the streams of one input.
 	maxStreams = 32
-	// hlsMaxOpens bounds the playlists, segments and keys fetched while an HLS input opens.
-	hlsMaxOpens = 24
+	// hlsMaxOpens bounds the playlists, segments, init sections and keys fetched while an
+	// HLS input opens (one variant: a handful; a master playlist nested in a variant: one
+	// of each per variant).
+	hlsMaxOpens = 48
 )
 
 // Probing: enough for MPEG-TS (SRT, HLS segments) to find its programs and parameter sets,
@@ -202,9 +204,9 @@ func avConfig(ctx context.Context, t *avTarget, opt Options, deadline time.Time)
 	defer cancel()
 	switch t.typ {
 	case "hls", "http-flv":
-		io := newHTTPIO(opt, t.typ == "hls")
+		hio := newHTTPIO(opt, t.typ == "hls")
 		cfg.URL = t.url.String()
-		cfg.IO = io.open
+		cfg.IO = hio.open
 		cfg.Options["protocol_whitelist"] = noProtocols
 		if t.typ == "hls" {
 			cfg.MaxOpens = hlsMaxOpens
@@ -214,7 +216,7 @@ func avConfig(ctx context.Context, t *avTarget, opt Options, deadline time.Time)
 			cfg.Options["http_multiple"] = "0"
 			cfg.Options["live_start_index"] = "-1" // start at the newest segment
 		}
-		return cfg, io, nil
+		return cfg, hio, nil
 
 	case "rtsp":
 		transport := opt.RTSPTransport
