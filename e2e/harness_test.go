@@ -26,6 +26,7 @@ import (
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 
+	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/rtmpserver"
 	"github.com/livesnap/livesnap/internal/source/sourcetest"
 )
@@ -34,6 +35,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	_ = decode.SetLogLevel("quiet") // the tests' own probes through libavformat
 	dir, err := os.MkdirTemp("", "livesnap-e2e-")
 	if err != nil {
 		panic(err)

@@ -41,8 +41,8 @@ type Demuxer struct {
 	c      *C.ls_demux
 	busy   bool // a C call is running (outside mu)
 	closed bool
-	opened bool // Open has returned: opens through IO are no longer counted
 
+	opened  atomic.Bool // Open has returned: opens through IO are no longer counted
 	opens   atomic.Int32
 	errMu   sync.Mutex
 	ioErr   error // first error of a Go-side open or read (why the demuxer gave up)
@@ -87,9 +87,7 @@ func Open(ctx context.Context, cfg Config) (*Demuxer, error) {
 		d.Close()
 		return nil, err
 	}
-	d.mu.Lock()
-	d.opened = true
-	d.mu.Unlock()
+	d.opened.Store(true)
 	return d, nil
 }
 
@@ -459,10 +457,8 @@ type goReader struct {
 
 // openReader opens n through the Opener and registers the reader for C.
 func (d *Demuxer) openReader(n nested) (*goReader, string, error) {
-	d.mu.Lock()
-	counted := !d.opened
-	d.mu.Unlock()
-	if counted && int(d.opens.Add(1)) > d.cfg.MaxOpens {
+	// No lock here: this runs inside libavformat calls, also while Close frees under mu.
+	if !d.opened.Load() && int(d.opens.Add(1)) > d.cfg.MaxOpens {
 		return nil, "", fmt.Errorf("%w: more than %d URLs opened while probing", ErrTooLarge, d.cfg.MaxOpens)
 	}
 	ctx, cancel := context.WithCancel(d.ioCtx)
