@@ -92,6 +92,7 @@ type StatusError struct {
 	URL  string
 }
 
+// Error names the URL (as the Opener gave it) and the status.
 func (e *StatusError) Error() string { return fmt.Sprintf("%s: status %d", e.URL, e.Code) }
 
 // Unwrap makes a StatusError match ErrRemote.
@@ -129,6 +130,7 @@ const (
 	MediaAudio
 )
 
+// String returns "video", "audio" or "other".
 func (t MediaType) String() string {
 	switch t {
 	case MediaVideo:

@@ -395,6 +395,7 @@ type Error struct {
 	Code int // the AVERROR code
 }
 
+// Error names the operation and libavutil's message for the code.
 func (e *Error) Error() string {
 	var buf [128]C.char
 	C.av_strerror(C.int(e.Code), &buf[0], C.size_t(len(buf)))
