@@ -28,7 +28,9 @@ import (
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 
+	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/rtmpserver"
+	"github.com/livesnap/livesnap/internal/source/sourcetest"
 	"github.com/livesnap/livesnap/internal/store/postgres/pgtest"
 )
 
@@ -36,6 +38,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	_ = decode.SetLogLevel("quiet") // the tests' own probes through libavformat
 	dir, err := os.MkdirTemp("", "livesnap-e2e-")
 	if err != nil {
 		panic(err)
@@ -49,6 +52,7 @@ func TestMain(m *testing.M) {
 	}
 	code := pgtest.Main(m) // m.Run, then stop a PostgreSQL server the tests started
 	os.RemoveAll(dir)
+	sourcetest.Cleanup()
 	os.Exit(code)
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/metrics"
 	"github.com/livesnap/livesnap/internal/runner"
 	"github.com/livesnap/livesnap/internal/store"
@@ -184,6 +185,9 @@ func runnerChild(args []string) error {
 	}
 	logger := cfg.logger("runner", *index)
 	slog.SetDefault(logger)
+	if err := decode.SetLogLevel(cfg.FFmpegLogLevel); err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

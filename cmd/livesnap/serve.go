@@ -55,10 +55,12 @@ type serveConfig struct {
 	AllowNet     string
 	DenyNet      string
 	LogLevel     string
-	Runners      int // runner child processes; 0: run the pipelines in this process
-	APIOnly      bool
-	RunnerOnly   bool
-	LeaseTTL     time.Duration
+	// FFmpegLogLevel is what FFmpeg's own log shows on stderr (ffmpeg's -loglevel names).
+	FFmpegLogLevel string
+	Runners        int // runner child processes; 0: run the pipelines in this process
+	APIOnly        bool
+	RunnerOnly     bool
+	LeaseTTL       time.Duration
 	// StorageConfig is the JSON file of outputs (blob.Config); empty: oss at any endpoint
 	// into <data>/objects.
 	StorageConfig string
@@ -82,6 +84,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.BoolVar(&c.RunnerOnly, "runner-only", false, "run pipelines only (no API); for nodes of a cluster")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", runner.DefaultLeaseTTL, "how long a runner's job leases last without renewal (a dead runner's jobs move after this)")
 	fs.StringVar(&c.StorageConfig, "storage-config", env("LIVESNAP_STORAGE_CONFIG", ""), "JSON file of SnapshotOutputs and their backends (env LIVESNAP_STORAGE_CONFIG); empty: oss at any endpoint into <data>/objects")
+	fs.StringVar(&c.FFmpegLogLevel, "ffmpeg-log-level", env("LIVESNAP_FFMPEG_LOG_LEVEL", "fatal"), "FFmpeg's own log on stderr: quiet, fatal, error, warning, info")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -104,6 +107,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	if _, err := c.logLevel(); err != nil {
 		return c, err
 	}
+	if err := decode.SetLogLevel(c.FFmpegLogLevel); err != nil {
+		return c, fmt.Errorf("--ffmpeg-log-level: %w", err)
+	}
 	return c, nil
 }
 
@@ -124,7 +130,9 @@ func (c serveConfig) logger(attrs ...any) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With(attrs...)
 }
 
-func (c serveConfig) openStore() (store.Store, func() error, error) { return openStore(c.Data, c.Store) }
+func (c serveConfig) openStore() (store.Store, func() error, error) {
+	return openStore(c.Data, c.Store)
+}
 
 // outputs builds the object outputs: the storage configuration file when there is one, else
 // oss at any endpoint into <data>/objects. With logger it logs where each output goes (never
@@ -168,7 +176,8 @@ func (c serveConfig) newManager(db store.Store, blobs blob.Writer, holder string
 		HolderID: holder,
 		LeaseTTL: c.LeaseTTL,
 		Open: func(ctx context.Context, in snapshot.StreamInput, readTimeout time.Duration) (source.Stream, error) {
-			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout, DialContext: policy.DialContext(10 * time.Second)})
+			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout, DialContext: policy.DialContext(10 * time.Second),
+				CheckAddr: policy.Check, RTSPTransport: in.Transport})
 		},
 		Logger:  logger,
 		Metrics: met,
@@ -273,7 +282,8 @@ func (c serveConfig) apiHandler(db store.Store, outputs *blob.Router, policy *ne
 	svc := &api.Service{
 		Store: db,
 		Probe: func(ctx context.Context, in snapshot.StreamInput) error {
-			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: c.ProbeTimeout, DialContext: policy.DialContext(c.ProbeTimeout)})
+			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: c.ProbeTimeout, DialContext: policy.DialContext(c.ProbeTimeout),
+				CheckAddr: policy.Check, RTSPTransport: in.Transport})
 			if errors.Is(err, source.ErrStreamNotFound) || errors.Is(err, source.ErrStalled) || errors.Is(err, source.ErrEnded) {
 				return fmt.Errorf("%w: %v", api.ErrStreamNotFound, err)
 			}
@@ -282,7 +292,7 @@ func (c serveConfig) apiHandler(db store.Store, outputs *blob.Router, policy *ne
 		MinInterval:  c.MinInterval,
 		StorageTypes: outputs.StorageTypes(),
 		Outputs:      outputs,
-		StreamTypes:  []string{"rtmp"},
+		StreamTypes:  source.Types,
 		JobsChanged:  jobsChanged,
 		RateLimit:    sharedRateLimit(c.Rate, c.Burst, db),
 		Blobs:        outputs,

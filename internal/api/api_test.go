@@ -285,6 +285,53 @@ func TestSubmitValidation(t *testing.T) {
 		"SnapshotOutput.StorageType", "oss", "SnapshotOutput.Endpoint", "oss-cn-shanghai.aliyuncs.com", "SnapshotOutput.Bucket", "testbucket")
 }
 
+// StreamInput.Transport (extension): tcp or udp for rtsp only; stored with the job, given to
+// the probe, and absent from answers when not set (official clients see ICE's fields).
+func TestSubmitTransport(t *testing.T) {
+	f := newFixture(t)
+	f.svc.StreamTypes = []string{"rtmp", "rtsp", "hls", "http-flv", "srt"}
+	var probed snapshot.StreamInput
+	probe := f.svc.Probe
+	f.svc.Probe = func(ctx context.Context, in snapshot.StreamInput) error {
+		probed = in
+		return probe(ctx, in)
+	}
+	tpl := f.template(f.a)
+	out := `{"StorageType":"oss","Endpoint":"oss-cn-shanghai.aliyuncs.com","Bucket":"testbucket"}`
+	submit := func(in string) string {
+		return f.must(f.a, "SubmitLiveSnapshotJob", "JobName", "j", "TemplateId", tpl, "StreamInput", in, "SnapshotOutput", out)["JobId"].(string)
+	}
+	input := func(id string) map[string]any {
+		return f.must(f.a, "GetLiveSnapshotJob", "JobId", id)["StreamInput"].(map[string]any)
+	}
+
+	id := submit(`{"Type":"rtsp","Url":"rtsp://h/live","Transport":"udp"}`)
+	if got := input(id); got["Transport"] != "udp" || got["Type"] != "rtsp" {
+		t.Errorf("StreamInput read back as %v", got)
+	}
+	if probed.Transport != "udp" {
+		t.Errorf("probe got %+v", probed)
+	}
+	id = f.must(f.a, "SubmitLiveSnapshotJob", "JobName", "j", "TemplateId", tpl, "StreamInput.Type", "rtsp",
+		"StreamInput.Url", "rtsp://h/live", "StreamInput.Transport", "tcp", "SnapshotOutput", out)["JobId"].(string)
+	if got := input(id); got["Transport"] != "tcp" {
+		t.Errorf("flat form: StreamInput read back as %v", got)
+	}
+	id = submit(`{"Type":"hls","Url":"https://h/live.m3u8"}`)
+	if got := input(id); len(got) != 2 {
+		t.Errorf("without Transport the answer has exactly Type and Url, got %v", got)
+	}
+
+	for _, in := range []string{
+		`{"Type":"rtsp","Url":"rtsp://h/live","Transport":"multicast"}`,
+		`{"Type":"rtsp","Url":"rtsp://h/live","Transport":"UDP"}`,
+		`{"Type":"rtmp","Url":"rtmp://h/live/s","Transport":"tcp"}`,
+		`{"Type":"srt","Url":"srt://h:9000","Transport":"udp"}`,
+	} {
+		f.wantCode("InvalidParameter", f.a, "SubmitLiveSnapshotJob", "JobName", "j", "TemplateId", tpl, "StreamInput", in, "SnapshotOutput", out)
+	}
+}
+
 func TestAuthorize(t *testing.T) {
 	f := newFixture(t)
 	p := f.a

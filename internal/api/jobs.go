@@ -28,7 +28,7 @@ func (s *Service) submitJob(ctx context.Context, call *rpc.Call) (any, error) {
 		return nil, err
 	}
 	var in snapshot.StreamInput
-	if err := p.object("StreamInput", &in, "Type", "Url"); err != nil {
+	if err := p.object("StreamInput", &in, "Type", "Url", "Transport"); err != nil {
 		return nil, err
 	}
 	if err := s.validateInput(in); err != nil {
@@ -101,6 +101,14 @@ func (s *Service) validateInput(in snapshot.StreamInput) error {
 	}
 	if err := s.checkHost(u.Hostname()); err != nil {
 		return rpc.InvalidParameter("StreamInput.Url: %s", err.Error())
+	}
+	// Extension: RTSP over TCP (interleaved, the default) or UDP; no other type has a choice.
+	switch {
+	case in.Transport == "":
+	case in.Type != "rtsp":
+		return rpc.InvalidParameter("StreamInput.Transport applies to Type rtsp only")
+	case in.Transport != "tcp" && in.Transport != "udp":
+		return rpc.InvalidParameter("StreamInput.Transport must be tcp or udp")
 	}
 	return nil
 }

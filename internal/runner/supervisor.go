@@ -253,21 +253,29 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 	defer ticker.Stop()
 	var retryErr error       // why the last retried tick's picture was refused
 	picker.Start(time.Now()) // the first tick is the moment the stream opened
+	// Ticks wait until a late stream (HLS) has delivered the pictures of their moment.
+	ticks := &capture.Ticks{}
+	tick := func(t time.Time) {
+		r, m := picker.Tick(t)
+		if m != nil {
+			var err error
+			if m.Reason == missDecode {
+				err = retryErr // the retried tick found no clean picture in time
+			}
+			s.miss(m.Reason, m.Tick, err)
+		}
+		submit(r)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			st.Close()
 			return connected, ctx.Err()
 		case now := <-ticker.C:
-			r, m := picker.Tick(now)
-			if m != nil {
-				var err error
-				if m.Reason == missDecode {
-					err = retryErr // the retried tick found no clean picture in time
-				}
-				s.miss(m.Reason, m.Tick, err)
+			ticks.Add(now)
+			for _, t := range ticks.Due(now, time.Time{}) {
+				tick(t)
 			}
-			submit(r)
 		case f := <-retries:
 			retryErr = f.err
 			if m := picker.Retry(f.req, missDecode); m != nil {
@@ -281,7 +289,12 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 				connected = true
 				s.setState(StateCapturing, nil)
 			}
+			arrival := u.Received
 			for _, v := range clock.Push(u) {
+				ticks.Observe(arrival, v.Received)
+				for _, t := range ticks.Due(time.Now(), v.Received) {
+					tick(t)
+				}
 				submit(picker.Unit(v))
 			}
 		}

@@ -50,6 +50,9 @@ type ImageSettings struct {
 type StreamInput struct {
 	Type string `json:"Type"`
 	URL  string `json:"Url"`
+	// Transport is livesnap's extension for rtsp: "tcp" (interleaved, also when empty) or
+	// "udp". Omitted from answers when empty, so official clients see ICE's fields only.
+	Transport string `json:"Transport,omitempty"`
 }
 
 // SnapshotOutput says where a job writes its images.

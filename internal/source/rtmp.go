@@ -64,15 +64,16 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 	defer cancel()
 	deadline, _ := connectCtx.Deadline()
 
-	client := &gortmplib.Client{URL: tgt.URL, DialContext: opt.DialContext}
+	client := &gortmplib.Client{URL: tgt.URL, DialContext: opt.dialContext(), TLSConfig: opt.TLSConfig}
 	if err := client.Initialize(connectCtx); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("rtmp connect %s: %w", where, ctx.Err())
+		kind := failRejected // refused, unreachable, handshake or connect rejected
+		switch {
+		case ctx.Err() != nil:
+			kind = failCanceled
+		case connectCtx.Err() != nil:
+			kind = failTimeout
 		}
-		if connectCtx.Err() != nil {
-			return nil, fmt.Errorf("%w: rtmp connect %s: no answer within %v", ErrStreamNotFound, where, opt.ConnectTimeout)
-		}
-		return nil, fmt.Errorf("%w: rtmp connect %s: %w", ErrStreamNotFound, where, err)
+		return nil, openFailure(ctx, "rtmp", where, kind, err, opt.ConnectTimeout)
 	}
 
 	s := &rtmpStream{
@@ -85,8 +86,9 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 	s.gc = &guardedConn{client: client, deadline: deadline, stream: s}
 
 	if err := s.discover(); err != nil {
+		err = s.openError(err, opt.ConnectTimeout) // before Close: it is not a closed stream
 		s.Close()
-		return nil, s.openError(err, opt.ConnectTimeout)
+		return nil, err
 	}
 	return s, nil
 }
@@ -204,6 +206,8 @@ func (s *rtmpStream) onSequenceStart(m *message.VideoExSequenceStart) {
 // Codec returns the video codec of the stream.
 func (s *rtmpStream) Codec() media.Codec { return s.codec }
 
+func (s *rtmpStream) setReadTimeout(d time.Duration) { s.readTimeout = d }
+
 // Read returns the next video access unit; see Stream.
 func (s *rtmpStream) Read() (media.AccessUnit, error) {
 	if s.err != nil {
@@ -246,37 +250,38 @@ func (s *rtmpStream) Close() error {
 
 // openError maps a track discovery failure to the package's errors.
 func (s *rtmpStream) openError(err error, connectTimeout time.Duration) error {
-	switch {
-	case s.ctx.Err() != nil:
-		return fmt.Errorf("rtmp %s: %w", s.where, s.ctx.Err())
-	case errors.Is(err, ErrNoVideo):
-		return fmt.Errorf("rtmp %s: %w", s.where, err)
-	case isTimeout(err):
-		return fmt.Errorf("%w: rtmp %s: no media within %v", ErrStreamNotFound, s.where, connectTimeout)
-	case errors.Is(err, errPlayRejected), errors.Is(err, errServerEnded):
-		return fmt.Errorf("%w: rtmp %s: %w", ErrStreamNotFound, s.where, err)
-	case isConnGone(err):
-		return fmt.Errorf("%w: rtmp %s: connection closed before any media: %w", ErrStreamNotFound, s.where, err)
-	case strings.Contains(err.Error(), "unsupported video codec"):
-		// gortmplib refuses legacy FLV codecs other than H.264/H.265 (Sorenson, VP6, ...).
-		return fmt.Errorf("%w: rtmp %s: %w", ErrNoVideo, s.where, err)
+	kind := s.classify(err)
+	if kind == failNoVideo && !errors.Is(err, ErrNoVideo) {
+		err = fmt.Errorf("%w: %w", ErrNoVideo, err)
 	}
-	return fmt.Errorf("rtmp %s: discover tracks: %w", s.where, err)
+	return openFailure(s.ctx, "rtmp", s.where, kind, err, connectTimeout)
 }
 
 // readError maps a Read failure to the package's errors.
 func (s *rtmpStream) readError(err error) error {
+	return readFailure(s.ctx, "rtmp", s.where, s.classify(err), err, s.readTimeout)
+}
+
+// classify tells why gortmplib gave up.
+func (s *rtmpStream) classify(err error) failure {
 	switch {
 	case s.closed.Load():
-		return ErrClosed
+		return failClosed
 	case s.ctx.Err() != nil:
-		return fmt.Errorf("rtmp %s: %w", s.where, s.ctx.Err())
+		return failCanceled
+	case errors.Is(err, ErrNoVideo):
+		return failNoVideo
 	case isTimeout(err):
-		return fmt.Errorf("%w: rtmp %s: no video for %v", ErrStalled, s.where, s.readTimeout)
-	case errors.Is(err, errPlayRejected), errors.Is(err, errServerEnded), isConnGone(err):
-		return fmt.Errorf("%w: rtmp %s: %w", ErrEnded, s.where, err)
+		return failTimeout
+	case errors.Is(err, errPlayRejected):
+		return failRejected
+	case errors.Is(err, errServerEnded), isConnGone(err):
+		return failGone
+	case strings.Contains(err.Error(), "unsupported video codec"):
+		// gortmplib refuses legacy FLV codecs other than H.264/H.265 (Sorenson, VP6, ...).
+		return failNoVideo
 	}
-	return fmt.Errorf("rtmp %s: read: %w", s.where, err)
+	return failOther
 }
 
 func isTimeout(err error) bool {

@@ -246,7 +246,7 @@ func TestOpenAudioOnlyIsNoVideo(t *testing.T) {
 
 func TestOpenUnsupportedType(t *testing.T) {
 	t.Parallel()
-	for _, typ := range []string{"rtsp", "hls", "http-flv", "srt", "webrtc", ""} {
+	for _, typ := range []string{"webrtc", "RTMP", ""} {
 		_, err := source.Open(context.Background(), typ, "rtsp://127.0.0.1/x", source.Options{})
 		if !errors.Is(err, source.ErrUnsupported) {
 			t.Errorf("%q: err = %v, want ErrUnsupported", typ, err)

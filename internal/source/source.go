@@ -6,9 +6,12 @@ package source
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/livesnap/livesnap/internal/media"
@@ -27,9 +30,37 @@ const MaxUnitSize = 8 << 20
 type Options struct {
 	ConnectTimeout time.Duration // dial + handshake + play + track discovery; 0 → 10 s
 	ReadTimeout    time.Duration // max silence between video units before Read fails with ErrStalled; 0 → 10 s
-	// DialContext opens the TCP connection; nil → net.Dialer. This is where the operator's
-	// network allow/deny list checks the resolved address.
+	// DialContext opens TCP connections made in Go (RTMP, and every HTTP request of HLS and
+	// HTTP-FLV); nil → net.Dialer checking CheckAddr. This is where the operator's network
+	// allow/deny list checks the resolved address.
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+	// CheckAddr refuses addresses the operator does not allow, for the protocols libavformat
+	// dials itself (RTSP, SRT): every resolved address of the URL's host is checked before
+	// connecting. nil allows all.
+	CheckAddr func(netip.Addr) error
+	// TLSConfig is used for rtmps and https inputs; nil → system roots.
+	TLSConfig *tls.Config
+	// RTSPTransport is StreamInput.Transport for rtsp: "tcp" (interleaved, the default) or
+	// "udp".
+	RTSPTransport string
+}
+
+// dialContext is DialContext, or a plain dialer that checks CheckAddr.
+func (o Options) dialContext() func(ctx context.Context, network, address string) (net.Conn, error) {
+	if o.DialContext != nil {
+		return o.DialContext
+	}
+	d := &net.Dialer{}
+	if o.CheckAddr != nil {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("network policy: unexpected address %q", address)
+			}
+			return o.CheckAddr(ap.Addr())
+		}
+	}
+	return d.DialContext
 }
 
 func (o Options) withDefaults() Options {
@@ -76,8 +107,11 @@ var (
 	ErrInvalidURL = errInvalidURL
 )
 
-// Open connects. streamType is StreamInput.Type ("rtmp" now; "rtsp", "hls", "http-flv", "srt"
-// come later and give ErrUnsupported for now).
+// Types lists the StreamInput.Type values Open supports.
+var Types = []string{"rtmp", "rtsp", "hls", "http-flv", "srt"}
+
+// Open connects. streamType is StreamInput.Type: "rtmp" (gortmplib, in Go), "rtsp", "hls",
+// "http-flv" or "srt" (libavformat, in process).
 // ctx cancellation aborts Open and also closes the Stream later (so a cancelled job always
 // unblocks); a Read cut short that way returns an error wrapping ctx.Err().
 func Open(ctx context.Context, streamType, rawURL string, opt Options) (Stream, error) {
@@ -89,7 +123,7 @@ func Open(ctx context.Context, streamType, rawURL string, opt Options) (Stream, 
 	case "rtmp":
 		return openRTMP(ctx, rawURL, opt)
 	case "rtsp", "hls", "http-flv", "srt":
-		return nil, fmt.Errorf("%w: %q is not implemented yet", ErrUnsupported, streamType)
+		return openAV(ctx, streamType, rawURL, opt)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, streamType)
 	}
@@ -122,8 +156,8 @@ func ProbeWith(ctx context.Context, streamType, rawURL string, opt Options) erro
 	}
 	defer s.Close()
 
-	if rs, ok := s.(*rtmpStream); ok {
-		rs.readTimeout = max(time.Until(deadline), time.Millisecond)
+	if rs, ok := s.(interface{ setReadTimeout(time.Duration) }); ok {
+		rs.setReadTimeout(max(time.Until(deadline), time.Millisecond))
 	}
 	if _, err := s.Read(); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -184,3 +184,20 @@ func (b *unitBuilder) av1(obus [][]byte) (au media.AccessUnit, ok bool) {
 	}
 	return au, true
 }
+
+// av1Keyed is av1 for containers that flag key frames themselves and keep the sequence
+// header in their configuration (MP4's av1C) rather than in band: a flagged temporal unit
+// without a sequence header gets the latest one in front, so it decodes on its own.
+func (b *unitBuilder) av1Keyed(obus [][]byte, key bool) (media.AccessUnit, bool) {
+	au, ok := b.av1(obus)
+	if !ok || au.Keyframe || !key {
+		return au, ok
+	}
+	seq := b.params[av1OBUSequenceHeader]
+	if seq == nil {
+		return au, ok // not decodable on its own: do not claim it is a keyframe
+	}
+	au.NALUs = append([][]byte{seq}, obus...)
+	au.Keyframe = true
+	return au, ok
+}

@@ -103,7 +103,7 @@ func (s *DB) ListTemplates(ctx context.Context, q store.TemplateQuery) ([]snapsh
 
 const jobColumns = `account_id, id, name, template_id, template_name, time_interval, overwrite_format, sequence_format,
 	status, input_type, input_url, output_type, output_endpoint, output_bucket, callback_url, create_ms, modified_ms, generation,
-	capture_policy, width, height, quality`
+	capture_policy, width, height, quality, input_transport`
 
 type scanner interface{ Scan(...any) error }
 
@@ -112,7 +112,7 @@ func scanJob(row scanner) (snapshot.Job, error) {
 	var created, modified int64
 	err := row.Scan(&j.AccountID, &j.ID, &j.Name, &j.TemplateID, &j.TemplateName, &j.TimeInterval, &j.OverwriteFormat, &j.SequenceFormat,
 		&j.Status, &j.Input.Type, &j.Input.URL, &j.Output.StorageType, &j.Output.Endpoint, &j.Output.Bucket, &j.CallbackURL,
-		&created, &modified, &j.Generation, &j.Image.Policy, &j.Image.Width, &j.Image.Height, &j.Image.Quality)
+		&created, &modified, &j.Generation, &j.Image.Policy, &j.Image.Width, &j.Image.Height, &j.Image.Quality, &j.Input.Transport)
 	j.CreateTime, j.LastModified = fromMs(created), fromMs(modified)
 	return j, err
 }
@@ -133,11 +133,11 @@ func scanJobs(rows *sql.Rows) ([]snapshot.Job, error) {
 // CreateJob implements store.Store.
 func (s *DB) CreateJob(ctx context.Context, j snapshot.Job) error {
 	err := s.tx(ctx, func(c conn) error {
-		_, err := c.Exec(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (`+placeholders(22)+`)`,
+		_, err := c.Exec(ctx, `INSERT INTO jobs (`+jobColumns+`) VALUES (`+placeholders(23)+`)`,
 			j.AccountID, j.ID, j.Name, j.TemplateID, j.TemplateName, j.TimeInterval, j.OverwriteFormat, j.SequenceFormat,
 			j.Status, j.Input.Type, j.Input.URL, j.Output.StorageType, j.Output.Endpoint, j.Output.Bucket, j.CallbackURL,
 			ms(j.CreateTime), ms(j.LastModified), j.Generation,
-			policyOrDefault(j.Image.Policy), j.Image.Width, j.Image.Height, j.Image.Quality)
+			policyOrDefault(j.Image.Policy), j.Image.Width, j.Image.Height, j.Image.Quality, j.Input.Transport)
 		if err != nil {
 			return err
 		}

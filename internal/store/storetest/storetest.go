@@ -270,6 +270,16 @@ func testTemplatesAndJobs(t *testing.T, s store.Store) {
 	if len(list) != 1 || list[0].ID != "job-1" || list[0].Generation != 1 {
 		t.Fatalf("started jobs: %+v", list)
 	}
+
+	// The StreamInput extension (Transport) is stored with the job.
+	rtsp := j
+	rtsp.ID, rtsp.Input = "job-rtsp", snapshot.StreamInput{Type: "rtsp", URL: "rtsp://127.0.0.1/live", Transport: "udp"}
+	must(t, s.CreateJob(ctx, rtsp))
+	gotJob, err = s.GetJob(ctx, a.ID, "job-rtsp")
+	must(t, err)
+	if gotJob != rtsp {
+		t.Fatalf("job read back as %+v, want %+v", gotJob, rtsp)
+	}
 }
 
 // startedQuery selects an account's started jobs.
