@@ -244,13 +244,28 @@ func metric(t *testing.T, svc *service, series string) float64 {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	// series is name{label="value",...}: sum every series of that name carrying those labels
+	// (each process adds its own process="..." label).
+	name, labels, _ := strings.Cut(strings.TrimSuffix(series, "}"), "{")
+	sum := 0.0
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		got, value, _ := strings.Cut(rest, " ")
+		match := true
+		for _, l := range strings.Split(labels, ",") {
+			if l != "" && !strings.Contains(got, l) {
+				match = false
+			}
+		}
+		if match {
+			f, _ := strconv.ParseFloat(value, 64)
+			sum += f
 		}
 	}
-	return 0
+	return sum
 }
 
 // tcpProxy forwards a loopback port to target; down closes the port and every connection
