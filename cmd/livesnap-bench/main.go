@@ -17,7 +17,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,6 +49,10 @@ func main() {
 		err = prepare(ctx, args)
 	case "replay":
 		err = serveReplay(ctx, args)
+	case "ingest":
+		err = ingest(ctx, args)
+	case "pull": // the child of ingest
+		err = pull(ctx, args)
 	case "help", "-h", "--help":
 		usage()
 	default:
@@ -67,6 +73,7 @@ func usage() {
   run       one side-by-side run: --streams N --interval 5 --policy keyframe --variant 1080p
   search    the largest sustained N of each side for one schedule (--budget per side)
   floor     decode+encode CPU per snapshot, in process
+  ingest    CPU of only pulling N streams with livesnap's RTMP source (no capture)
   prepare   transcode the test content into the cache (--variant all)
   replay    serve --streams N replay streams on --listen until interrupted
 `)
@@ -75,6 +82,7 @@ func usage() {
 // common holds the flags every command shares.
 type common struct {
 	livesnap, ffmpeg, cache, sample, work, json string
+	cpuProfile                                  string
 	runners                                     int
 	keep                                        bool
 	startRate                                   float64
@@ -92,6 +100,23 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.keep, "keep", false, "keep each step's directory (logs, snapshots)")
 	fs.Float64Var(&c.startRate, "start-rate", 20, "streams started per second")
 	fs.StringVar(&c.variant, "variant", "1080p", "test content: "+strings.Join(bench.VariantNames(), ", "))
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the replay source, the harness) to this file")
+}
+
+// profile starts the CPU profile when asked for; the returned function stops it.
+func (c *common) profile() (func(), error) {
+	if c.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func defaultCache() string {
@@ -165,7 +190,13 @@ func (c *common) env(ctx context.Context, streams int) (*bench.Env, func(), erro
 		streams, c.variant, srv.Clip.Bitrate()/1e6, srv.Clip.GOP().Seconds(), srv.Clip.Duration.Seconds(), srv.ListenAddr()))
 	e := &bench.Env{Livesnap: c.livesnap, FFmpeg: c.ffmpeg, Runners: c.runners, Source: srv, Variant: c.variant,
 		WorkDir: work, Keep: c.keep, Progress: progress, StartRate: c.startRate}
-	return e, func() { srv.Close(); cleanWork() }, nil
+	stopProfile, err := c.profile()
+	if err != nil {
+		srv.Close()
+		cleanWork()
+		return nil, nil, err
+	}
+	return e, func() { stopProfile(); srv.Close(); cleanWork() }, nil
 }
 
 // schedule holds the flags of one schedule.
@@ -307,6 +338,67 @@ func floor(ctx context.Context, args []string) error {
 	bench.PrintFloor(os.Stdout, f, nil)
 	return writeJSON(c.json, &bench.Report{Started: time.Now().UTC(), Machine: bench.Machine(),
 		Command: strings.Join(os.Args, " "), Floors: []bench.Floor{f}})
+}
+
+func ingest(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	streams := fs.Int("streams", 10, "streams pulled")
+	warmup := fs.Duration("warmup", 5*time.Second, "before measuring")
+	window := fs.Duration("window", 30*time.Second, "measurement window")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := c.check(false); err != nil {
+		return err
+	}
+	if *streams < 1 || *streams > bench.MaxStreams {
+		return fmt.Errorf("--streams must be from 1 to %d", bench.MaxStreams)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	e, done, err := c.env(ctx, *streams)
+	if err != nil {
+		return err
+	}
+	defer done()
+	in, err := e.MeasureIngest(ctx, self, *streams, *warmup, *window)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("machine: %s\n", bench.Machine())
+	bench.PrintIngest(os.Stdout, in)
+	return writeJSON(c.json, &bench.Report{Started: time.Now().UTC(), Machine: bench.Machine(),
+		Command: strings.Join(os.Args, " "), Ingest: []bench.Ingest{in}})
+}
+
+// pull is the child process of ingest: it pulls the given URLs until SIGTERM and prints its
+// count of units read on SIGUSR1.
+func pull(ctx context.Context, urls []string) error {
+	if len(urls) == 0 || len(urls) > bench.MaxStreams {
+		return fmt.Errorf("pull: want 1 to %d rtmp:// URLs", bench.MaxStreams)
+	}
+	for _, u := range urls {
+		if !strings.HasPrefix(u, "rtmp://") {
+			return fmt.Errorf("pull: %q is not an rtmp:// URL", u)
+		}
+	}
+	var units atomic.Int64
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			fmt.Println(units.Load())
+		}
+	}()
+	err := bench.Pull(ctx, urls, &units)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 func prepare(ctx context.Context, args []string) error {

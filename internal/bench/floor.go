@@ -116,3 +116,9 @@ func PrintFloor(w io.Writer, f Floor, measured []Result) {
 			r.Streams, r.Interval, r.Policy, r.CPUPerSnapshotMS, r.CPUPerSnapshotMS/floor)
 	}
 }
+
+// PrintIngest prints the cost of pulling streams without capturing.
+func PrintIngest(w io.Writer, in Ingest) {
+	fmt.Fprintf(w, "\ningest only (%s, %d streams, livesnap's RTMP source in one process, no capture): %.1f CPU s per stream-hour, %.0f µs CPU per access unit, %.2f MiB RSS per stream\n",
+		in.Variant, in.Streams, in.CPUPerStreamHour, in.MicrosPerUnit, in.RSSPerStream)
+}

@@ -43,6 +43,7 @@ type Report struct {
 	Floors   []Floor        `json:"floors,omitempty"`
 	Compared []Result       `json:"compared,omitempty"`
 	Searches []SearchResult `json:"searches,omitempty"`
+	Ingest   []Ingest       `json:"ingest,omitempty"`
 	Long     []Result       `json:"long,omitempty"`
 }
 
