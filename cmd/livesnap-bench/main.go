@@ -458,6 +458,7 @@ func all(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	compare := fs.Int("compare-streams", 20, "streams of the side-by-side runs")
+	compareExact := fs.Int("compare-exact-streams", 6, "streams of the side-by-side exact run (the baseline decodes every frame)")
 	window := fs.Duration("window", 60*time.Second, "measurement window of a step (60 s schedules: 5 intervals at least)")
 	warmup := fs.Duration("warmup", 15*time.Second, "warmup of a step")
 	budget := fs.Duration("budget", 20*time.Minute, "time for each side's search of each schedule")
@@ -471,7 +472,7 @@ func all(ctx context.Context, args []string) error {
 	if err := c.check(true); err != nil {
 		return err
 	}
-	if *compare < 1 || *maxN < 1 || *maxN > bench.MaxStreams || *long < 0 || *long > bench.MaxStreams {
+	if *compare < 1 || *compareExact < 1 || *maxN < 1 || *maxN > bench.MaxStreams || *long < 0 || *long > bench.MaxStreams {
 		return fmt.Errorf("--compare-streams, --max and --long-streams must be from 1 to %d", bench.MaxStreams)
 	}
 	work, cleanWork, err := c.workDir()
@@ -485,7 +486,7 @@ func all(ctx context.Context, args []string) error {
 	}
 	p := &bench.Plan{Livesnap: c.livesnap, FFmpeg: c.ffmpeg, CacheDir: c.cache, Sample: c.sample, WorkDir: work,
 		Runners: c.runners, Keep: c.keep, StartRate: c.startRate, Out: os.Stdout, Progress: progress,
-		CompareStreams: *compare, Window: *window, Warmup: *warmup, Budget: *budget, MaxStreams: *maxN,
+		CompareStreams: *compare, CompareExact: *compareExact, Window: *window, Warmup: *warmup, Budget: *budget, MaxStreams: *maxN,
 		LongStreams: *long, LongWindow: *longWindow, Only: parts}
 	progress(fmt.Sprintf("benchmark on %d CPUs; progress on stderr, the report on stdout", runtime.NumCPU()))
 	rep, err := p.Run(ctx)

@@ -76,6 +76,9 @@ func PrintComparison(w io.Writer, ls, ff *Result) {
 		if r == nil {
 			continue
 		}
+		if !r.Sustained && r.OnTimeRatio < MinOnTimeRatio {
+			fmt.Fprintf(w, "  %s did not keep up: its CPU figures are what it got, not what it needed; compare at fewer streams\n", r.Side)
+		}
 		if len(r.Misses) > 0 {
 			var parts []string
 			for _, k := range sortedReasons(r.Misses) {

@@ -158,8 +158,8 @@ func (e *Env) Run(ctx context.Context, c Config) (Result, error) {
 	smp := newSampler(s.pids, time.Second)
 	sctx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
-	// The idle level: the side's processes before any stream (settled for a moment).
-	if err := sleep(ctx, time.Second); err != nil {
+	// The idle level: the side's processes before any stream, once they are all up.
+	if err := settle(ctx, s.pids); err != nil {
 		return Result{}, err
 	}
 	smp.sample()
@@ -172,6 +172,14 @@ func (e *Env) Run(ctx context.Context, c Config) (Result, error) {
 	}
 	e.say("%s: %d streams started; warming up %v", label, c.Streams, c.Warmup)
 	if err := sleep(ctx, c.Warmup); err != nil {
+		return Result{}, err
+	}
+	// The window opens once every stream has its first snapshot (start-up is not what is
+	// measured), or after two more intervals and half a minute at most.
+	waiting, err := waitFirstShots(ctx, s, c.Streams, 2*c.Interval+gop+30*time.Second, func(n int) {
+		e.say("%s: waiting for the first snapshot of %d streams", label, n)
+	})
+	if err != nil {
 		return Result{}, err
 	}
 	smp.startWindow()
@@ -238,6 +246,9 @@ func (e *Env) Run(ctx context.Context, c Config) (Result, error) {
 	if failed != nil {
 		r.Notes = append(r.Notes, failed.Error())
 	}
+	if waiting > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d streams had no snapshot yet when the window opened", waiting))
+	}
 	r.Sustained = r.OnTimeRatio >= MinOnTimeRatio && r.CPUPercent+r.SourceCPUPercent < MaxCPUPercent
 	if r.MachinePercent > r.CPUPercent+r.SourceCPUPercent+10 {
 		r.Notes = append(r.Notes, fmt.Sprintf("the machine was %.0f%% busy, %.0f points more than this step: other load",
@@ -303,6 +314,52 @@ func (e *Env) startAll(ctx context.Context, s side, n int) (starts []time.Time, 
 		failed = fmt.Errorf("%d of %d streams failed to start; the first: %w", failures, n, firstErr)
 	}
 	return starts, failed, nil
+}
+
+// waitFirstShots waits until every stream has written a snapshot, at most max; it returns
+// how many still have none. report is told now and then how many it waits for.
+func waitFirstShots(ctx context.Context, s side, n int, max time.Duration, report func(int)) (int, error) {
+	have := make([]bool, n)
+	deadline := time.Now().Add(max)
+	lastReport := time.Now()
+	for {
+		left := 0
+		for i := range have {
+			if !have[i] {
+				have[i] = s.hasShot(i)
+			}
+			if !have[i] {
+				left++
+			}
+		}
+		if left == 0 || time.Now().After(deadline) {
+			return left, nil
+		}
+		if time.Since(lastReport) > 10*time.Second {
+			report(left)
+			lastReport = time.Now()
+		}
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return left, err
+		}
+	}
+}
+
+// settle waits until the number of processes has not changed for a second (serve starts
+// its runners after it answers), at most 10 s.
+func settle(ctx context.Context, pids func() []int) error {
+	last, same := -1, 0
+	for i := 0; i < 40 && same < 4; i++ {
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+		if n := len(pids()); n == last {
+			same++
+		} else {
+			last, same = n, 0
+		}
+	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

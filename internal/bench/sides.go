@@ -30,6 +30,8 @@ type side interface {
 	startStream(ctx context.Context, i int, url string) error
 	// pids are the processes to measure.
 	pids() []int
+	// hasShot reports whether stream i has written a snapshot yet.
+	hasShot(i int) bool
 	// shots returns, per stream, when each snapshot appeared, and notes on anything odd.
 	shots(ctx context.Context) ([][]time.Time, snapStats, error)
 	// stop ends every process of the side.
@@ -199,6 +201,33 @@ func (l *livesnapSide) startStream(ctx context.Context, i int, streamURL string)
 	l.jobs[i] = id
 	l.mu.Unlock()
 	return nil
+}
+
+func (l *livesnapSide) hasShot(i int) bool {
+	l.mu.Lock()
+	id, ok := l.jobs[i]
+	l.mu.Unlock()
+	return ok && dirHasJPEG(filepath.Join(l.dir, "data", "objects", "bench", "snap", id))
+}
+
+// dirHasJPEG reports whether dir holds a .jpg file.
+func dirHasJPEG(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for {
+		names, err := f.Readdirnames(64)
+		for _, n := range names {
+			if strings.HasSuffix(n, ".jpg") {
+				return true
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
 }
 
 func (l *livesnapSide) pids() []int {
@@ -372,6 +401,8 @@ func (f *ffmpegSide) startStream(ctx context.Context, i int, streamURL string) e
 	f.mu.Unlock()
 	return nil
 }
+
+func (f *ffmpegSide) hasShot(i int) bool { return dirHasJPEG(f.outDir(i)) }
 
 func (f *ffmpegSide) pids() []int {
 	f.mu.Lock()

@@ -137,11 +137,11 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		s.mu.Lock()
-		max := s.MaxConns
-		if max <= 0 {
-			max = DefaultMaxConns
+		limit := s.MaxConns
+		if limit <= 0 {
+			limit = DefaultMaxConns
 		}
-		if s.closed || len(s.conns) >= max {
+		if s.closed || len(s.conns) >= limit {
 			s.mu.Unlock()
 			c.Close()
 			continue
