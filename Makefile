@@ -4,7 +4,7 @@ BIN      := bin/livesnap
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: deps build run demo test test-short fuzz bench clean
+.PHONY: deps build run demo test test-short fuzz bench bench-smoke clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -40,6 +40,17 @@ fuzz:
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# livesnap against one ffmpeg per stream on the same replayed live streams (docs/benchmarks.md).
+# Takes hours on 2 cores; BENCH_ARGS passes flags, e.g. BENCH_ARGS="--only compare --compare-streams 10".
+BENCH_ARGS ?=
+bench: build
+	$(GO) build -o bin/livesnap-bench ./cmd/livesnap-bench
+	./bin/livesnap-bench all --livesnap $(BIN) --json bench-results.json $(BENCH_ARGS)
+
+# The short version `make test` runs too: 3 streams, both sides, under a minute.
+bench-smoke: deps
+	$(GO) test -count=1 -run 'TestSmoke' -v ./internal/bench
 
 clean:
 	rm -rf bin

@@ -1,0 +1,56 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestPrintComparisonShowsRatiosLivesnapOverBaseline(t *testing.T) {
+	ls := Result{Side: SideLivesnap, Variant: "1080p", Streams: 10, Interval: 5, Policy: "keyframe", CPUPerStreamHour: 10,
+		SteadyRSSPerStream: 2, OnTimeRatio: 1, Sustained: true, Expected: 60, Produced: 60, OnTime: 60}
+	ff := ls
+	ff.Side, ff.CPUPerStreamHour, ff.SteadyRSSPerStream, ff.OnTimeRatio, ff.Sustained = SideFFmpeg, 40, 100, 0.5, false
+	var b bytes.Buffer
+	PrintComparison(&b, &ls, &ff)
+	out := b.String()
+	for _, want := range []string{"CPU s per stream-hour", "0.25", "0.02", "ffmpeg did not keep up", "NO"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
+
+func TestPrintTargetsJudgesWhatTheReportHolds(t *testing.T) {
+	rep := &Report{
+		Floors: []Floor{{Variant: "1080p", KeyframeMS: 20}},
+		Compared: []Result{
+			{Side: SideLivesnap, Variant: "1080p", Interval: 5, Policy: "keyframe", Streams: 20, SteadyRSSPerStream: 2.5, CPUPerSnapshotMS: 30},
+			{Side: SideLivesnap, Variant: "1080p", Interval: 60, Policy: "keyframe", Streams: 20, CPUPerStreamHour: 4},
+			{Side: SideFFmpeg, Variant: "1080p", Interval: 60, Policy: "keyframe", Streams: 20, CPUPerStreamHour: 48},
+		},
+		Searches: []SearchResult{
+			{Side: SideLivesnap, Variant: "1080p", Interval: 5, Policy: "keyframe", Sustained: 256},
+			{Side: SideFFmpeg, Variant: "1080p", Interval: 5, Policy: "keyframe", Sustained: 100},
+		},
+		Long: []Result{{Streams: 200, Window: 600, RSSGrowthPerStream: 0.5, SteadyRSSTotal: 600}},
+	}
+	var b bytes.Buffer
+	PrintTargets(&b, rep)
+	out := b.String()
+	for _, want := range []string{
+		"MET     1080p 5 s keyframe: >= 200 streams sustained: 256",
+		"MET     1080p 5 s keyframe: >= 2x the baseline's streams: 256 vs 100",
+		"MET     1080p 5 s keyframe: <= 3 MiB RSS per stream: 2.50",
+		"MET     1080p 60 s keyframe: >= 10x CPU efficiency per stream: 12.0x",
+		"MISSED  per-snapshot CPU within 1.25x of the floor: 30.0 ms vs 20.0 ms = 1.50x",
+		"MISSED  memory does not grow over 600 s: +100.0 MiB",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "exact") {
+		t.Errorf("judged the exact target without its figures:\n%s", out)
+	}
+}
