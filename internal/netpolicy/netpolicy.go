@@ -17,7 +17,7 @@ import (
 // services live there: 169.254.169.254, fd00:ec2::254), Alibaba Cloud's metadata address,
 // "this network", multicast and broadcast.
 var DefaultDeny = []string{"169.254.0.0/16", "fe80::/10", "100.100.100.200/32", "fd00:ec2::254/128",
-	"0.0.0.0/8", "224.0.0.0/4", "ff00::/8", "255.255.255.255/32"}
+	"0.0.0.0/8", "::/128", "224.0.0.0/4", "ff00::/8", "255.255.255.255/32"}
 
 // Policy allows an address when it is in no Deny prefix and, if Allow is not empty, in an
 // Allow prefix.
@@ -69,9 +69,28 @@ func parseList(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Check reports why ip may not be contacted, or nil.
+// nat64 is the well-known NAT64 prefix (RFC 6052): its addresses reach the IPv4 address in
+// their last 32 bits, so they are checked as that address too.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// Check reports why ip may not be contacted, or nil. A zone ("fe80::1%eth0") does not change
+// the address; an unspecified address (0.0.0.0, ::) reaches the local host and is always
+// refused; a NAT64 address must pass as its IPv4 address as well.
 func (p *Policy) Check(ip netip.Addr) error {
-	ip = ip.Unmap()
+	ip = ip.WithZone("").Unmap()
+	if ip.IsUnspecified() {
+		return fmt.Errorf("address %s (this host) is refused by the network policy", ip)
+	}
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		if err := p.check(netip.AddrFrom4([4]byte(b[12:]))); err != nil {
+			return fmt.Errorf("%s: %w", ip, err)
+		}
+	}
+	return p.check(ip)
+}
+
+func (p *Policy) check(ip netip.Addr) error {
 	for _, d := range p.Deny {
 		if d.Contains(ip) {
 			return fmt.Errorf("address %s is refused by the network policy (%s)", ip, d)
