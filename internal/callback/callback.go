@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livesnap/livesnap/internal/redact"
 	"github.com/livesnap/livesnap/internal/snapshot"
 	"github.com/livesnap/livesnap/internal/store"
 )
@@ -156,10 +157,11 @@ func (d *Dispatcher) deliver(ctx context.Context, cb store.Callback) {
 		max = 12
 	}
 	attempts := cb.Attempts + 1
-	log := d.logger().With("id", cb.ID, "job", cb.JobID, "attempt", attempts, "err", err)
+	why := redact.Error(err) // the client's errors quote the URL, and its query may be a token
+	log := d.logger().With("id", cb.ID, "job", cb.JobID, "attempt", attempts, "err", why)
 	if attempts >= max {
 		log.Error("callback given up")
-		d.Store.CallbackDone(ctx, cb.ID, now, true, err.Error())
+		d.Store.CallbackDone(ctx, cb.ID, now, true, why)
 		return
 	}
 	first, maxBackoff := d.FirstBackoff, d.MaxBackoff
@@ -174,7 +176,7 @@ func (d *Dispatcher) deliver(ctx context.Context, cb store.Callback) {
 		backoff = maxBackoff
 	}
 	log.Warn("callback failed; will retry", "in", backoff)
-	d.Store.CallbackRetry(ctx, cb.ID, now.Add(backoff), err.Error())
+	d.Store.CallbackRetry(ctx, cb.ID, now.Add(backoff), why)
 }
 
 func (d *Dispatcher) post(ctx context.Context, cb store.Callback) error {

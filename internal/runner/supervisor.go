@@ -14,6 +14,7 @@ import (
 	"github.com/livesnap/livesnap/internal/capture"
 	"github.com/livesnap/livesnap/internal/decode"
 	"github.com/livesnap/livesnap/internal/media"
+	"github.com/livesnap/livesnap/internal/redact"
 	"github.com/livesnap/livesnap/internal/snapshot"
 	"github.com/livesnap/livesnap/internal/source"
 	"github.com/livesnap/livesnap/internal/store"
@@ -138,7 +139,7 @@ func (s *supervisor) captured(at time.Time) {
 }
 
 func (s *supervisor) run(ctx context.Context) {
-	s.log.Info("pipeline started", "url", s.job.Input.URL, "interval", s.job.TimeInterval)
+	s.log.Info("pipeline started", "url", redact.URL(s.job.Input.URL), "interval", s.job.TimeInterval)
 	defer func() {
 		s.mu.Lock()
 		state := s.runtime.RunState

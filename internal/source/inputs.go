@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livesnap/livesnap/internal/redact"
 	"github.com/livesnap/livesnap/internal/source/avformat"
 )
 
@@ -110,7 +111,7 @@ func parseAVURL(typ, raw string) (*avTarget, error) {
 			return nil, err
 		}
 	}
-	return &avTarget{typ: typ, in: in, url: u, where: u.Scheme + "://" + u.Host + u.EscapedPath()}, nil
+	return &avTarget{typ: typ, in: in, url: u, where: redact.URL(raw)}, nil
 }
 
 // srtOptions turns the URL's query into libsrt options, refusing what a caller must not set.
