@@ -369,7 +369,12 @@ func (s *Server) publish(c net.Conn, sc *gortmplib.ServerConn, name string) erro
 	if err := c.SetDeadline(time.Now().Add(s.idle())); err != nil {
 		return err
 	}
-	r := &gortmplib.Reader{Conn: sc}
+	// The Reader accepts the publish itself only when it sees the ServerConn, not our wrapper.
+	if err := sc.AcceptAction(); err != nil {
+		return fmt.Errorf("publish %s: %w", name, err)
+	}
+	mc := &mediaConn{Conn: sc}
+	r := &gortmplib.Reader{Conn: mc}
 	if err := r.Initialize(); err != nil {
 		return fmt.Errorf("publish %s: read tracks: %w", name, err)
 	}
@@ -399,16 +404,44 @@ func (s *Server) publish(c net.Conn, sc *gortmplib.ServerConn, name string) erro
 	}
 	s.mu.Unlock()
 	s.log.Info("rtmp publish started", "path", name, "remote", c.RemoteAddr().String(), "tracks", trackNames(tracks))
+	bad := 0 // undecodable media messages in a row
 
 	for {
 		// Both directions: reading may write acknowledgements and ping responses.
 		if err := c.SetDeadline(time.Now().Add(s.idle())); err != nil {
 			return err
 		}
-		if err := r.Read(); err != nil {
+		err := r.Read()
+		switch {
+		case err == nil:
+			bad = 0
+		case mc.err == nil && bad < maxBadMessages:
+			// One media message that does not decode (a file cut short ends in a truncated
+			// packet): drop it and keep the publisher, as nginx-rtmp and SRS do.
+			bad++
+			s.log.Debug("dropped an undecodable media message", "path", name, "err", err)
+		default:
 			return fmt.Errorf("publish %s: %w", name, err)
 		}
 	}
+}
+
+// maxBadMessages is how many undecodable media messages in a row end a publisher's session.
+const maxBadMessages = 50
+
+// mediaConn tells the Reader's errors apart: from the connection (mediaConn.err, fatal) or
+// from decoding one message it read whole (the stream goes on).
+type mediaConn struct {
+	gortmplib.Conn
+	err error
+}
+
+func (c *mediaConn) Read() (message.Message, error) {
+	m, err := c.Conn.Read()
+	if err != nil {
+		c.err = err
+	}
+	return m, err
 }
 
 func newPath(name string) *path {

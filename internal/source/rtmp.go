@@ -45,6 +45,7 @@ type rtmpStream struct {
 	readTimeout time.Duration
 
 	pending []media.AccessUnit // filled by the Reader callback, drained by Read
+	bad     int                // undecodable media messages in a row
 	cbErr   error              // error raised inside a Reader callback
 	err     error              // sticky: once Read failed, it keeps failing
 
@@ -229,12 +230,23 @@ func (s *rtmpStream) Read() (media.AccessUnit, error) {
 		if err == nil && s.cbErr != nil {
 			err = s.cbErr
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+			s.bad = 0
+		case s.gc.err == nil && s.cbErr == nil && s.bad < maxBadMessages:
+			// A media message that was read whole but does not decode (a publisher looping
+			// a file cut short sends a truncated packet): skip it, the stream goes on. The
+			// picture it held is missing, which the decoder's chain checks see.
+			s.bad++
+		default:
 			s.err = s.readError(err)
 			return media.AccessUnit{}, s.err
 		}
 	}
 }
+
+// maxBadMessages is how many undecodable media messages in a row end a session.
+const maxBadMessages = 50
 
 // Close closes the connection; a pending Read returns ErrClosed. Idempotent.
 func (s *rtmpStream) Close() error {
@@ -301,6 +313,7 @@ type guardedConn struct {
 	client   *gortmplib.Client
 	deadline time.Time
 	stream   *rtmpStream
+	err      error // the last error Read returned: the connection's, or a refused message
 }
 
 func (g *guardedConn) BytesReceived() uint64           { return g.client.BytesReceived() }
@@ -308,6 +321,12 @@ func (g *guardedConn) BytesSent() uint64               { return g.client.BytesSe
 func (g *guardedConn) Write(msg message.Message) error { return g.client.Write(msg) }
 
 func (g *guardedConn) Read() (message.Message, error) {
+	msg, err := g.read()
+	g.err = err
+	return msg, err
+}
+
+func (g *guardedConn) read() (message.Message, error) {
 	// Both directions: reading may write acknowledgements and ping responses.
 	if err := g.client.NetConn().SetDeadline(g.deadline); err != nil {
 		return nil, err
