@@ -5,10 +5,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livesnap/livesnap/internal/callback"
 )
 
 // A job with a CallbackUrl: every stored object is announced once with a signed
@@ -19,10 +23,15 @@ func TestCallbacksAndMetrics(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var events []map[string]any
+	var secret string // the account's callback secret, from credentials.json
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var ev map[string]any
-		if json.Unmarshal(body, &ev) != nil || r.Header.Get("X-Livesnap-Signature") == "" || r.Header.Get("X-Livesnap-Timestamp") == "" {
+		mu.Lock()
+		key := secret
+		mu.Unlock()
+		if json.Unmarshal(body, &ev) != nil || !callback.Verify(key, r.Header, body, time.Now(), 5*time.Minute) {
+			t.Errorf("callback not signed with the account's callback secret: %s", body)
 			http.Error(w, "bad callback", 400)
 			return
 		}
@@ -36,6 +45,13 @@ func TestCallbacksAndMetrics(t *testing.T) {
 	stream := "rtmp://" + relay + "/live/cb"
 	publish(t, stream)
 	svc := startService(t, "--min-interval", "2", "--log-level", "debug")
+	var creds struct{ CallbackSecret string }
+	if b, err := os.ReadFile(filepath.Join(svc.Data, "credentials.json")); err != nil || json.Unmarshal(b, &creds) != nil || creds.CallbackSecret == "" {
+		t.Fatalf("credentials.json holds no callback secret: %v", err)
+	}
+	mu.Lock()
+	secret = creds.CallbackSecret
+	mu.Unlock()
 	c := svc.client(t, modeV3)
 	tpl := c.must("CreateLiveSnapshotTemplate", map[string]string{"TemplateName": "cb", "TimeInterval": "3",
 		"OverwriteFormat": "cover/{JobId}.jpg", "SequenceFormat": "seq/{JobId}/{Sequence}.jpg"})["TemplateId"].(string)

@@ -74,7 +74,7 @@ func openStore(dataDir, storeURL string) (store.Store, func() error, error) {
 // while serve runs.
 func accounts(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: livesnap accounts create|disable|enable|enable-service|disable-service|set-limit [flags]")
+		return fmt.Errorf("usage: livesnap accounts create|disable|enable|enable-service|disable-service|set-limit|rotate-callback-secret [flags]")
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
@@ -97,7 +97,8 @@ func accounts(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, map[string]any{"UserId": a.ID})
+		// The callback secret is shown once, here: receivers need it to check signatures.
+		return printJSON(stdout, map[string]any{"UserId": a.ID, "CallbackSecret": a.CallbackSecret})
 	}
 	if *id == 0 {
 		return fmt.Errorf("--account is required")
@@ -123,6 +124,12 @@ func accounts(args []string, stdout io.Writer) error {
 			return fmt.Errorf("--limit must be from 1 to 100000")
 		}
 		a.JobLimit = *limit
+	case "rotate-callback-secret":
+		secret := auth.NewCallbackSecret()
+		if err := db.SetCallbackSecret(ctx, a.ID, secret); err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]any{"UserId": a.ID, "CallbackSecret": secret})
 	default:
 		return fmt.Errorf("unknown accounts command %q", sub)
 	}

@@ -41,6 +41,7 @@ type credentials struct {
 	AccessKeyId     string
 	AccessKeySecret string
 	Endpoint        string
+	CallbackSecret  string `json:",omitempty"` // signs the account's callbacks
 }
 
 // serveConfig is everything `serve` is told. Runner children get it as JSON in
@@ -351,14 +352,14 @@ func bootstrap(ctx context.Context, db store.Store, dataDir, endpoint string) er
 	if !created { // another node bootstrapped the store just now: check as for any bootstrapped store
 		return bootstrap(ctx, db, dataDir, endpoint)
 	}
-	creds := credentials{UserId: acct.ID, AccessKeyId: id, AccessKeySecret: secret, Endpoint: endpoint}
+	creds := credentials{UserId: acct.ID, AccessKeyId: id, AccessKeySecret: secret, Endpoint: endpoint, CallbackSecret: acct.CallbackSecret}
 	b, _ := json.MarshalIndent(creds, "", "  ")
 	path := filepath.Join(dataDir, "credentials.json")
 	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "livesnap: created account %d with root access key\n  AccessKeyId:     %s\n  AccessKeySecret: %s\n  (saved to %s, mode 0600)\n",
-		acct.ID, id, secret, path)
+	fmt.Fprintf(os.Stderr, "livesnap: created account %d with root access key\n  AccessKeyId:     %s\n  AccessKeySecret: %s\n  CallbackSecret:  %s\n  (saved to %s, mode 0600)\n",
+		acct.ID, id, secret, acct.CallbackSecret, path)
 	return nil
 }
 

@@ -38,6 +38,9 @@ type Store interface {
 	CountAccounts(ctx context.Context) (int, error)
 	// UpdateAccount stores an account's state, service flag and job limit.
 	UpdateAccount(ctx context.Context, a auth.Account) error
+	// SetCallbackSecret replaces the secret that signs an account's callbacks (ErrNotFound if
+	// there is no such account). Callbacks already queued are signed with the new one.
+	SetCallbackSecret(ctx context.Context, accountID int64, secret string) error
 	CreateAccessKey(ctx context.Context, k auth.AccessKey) error
 	GetAccessKey(ctx context.Context, id string) (auth.AccessKey, error)
 	// ListAccessKeys returns an account's keys (all accounts' with accountID 0), oldest first.

@@ -91,15 +91,24 @@ func TestSecretsAreNotStoredPlainWithAMasterKey(t *testing.T) {
 	sealer, _ := auth.NewSealer("test-master-key-0123456789")
 	s := store.WithSealedSecrets(db, sealer)
 	ctx := context.Background()
-	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	a, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true, CallbackSecret: "plain-callback-secret"})
+	if a.CallbackSecret != "plain-callback-secret" {
+		t.Fatalf("created account has callback secret %q", a.CallbackSecret)
+	}
 	if err := s.CreateAccessKey(ctx, auth.AccessKey{ID: "LTAIx", AccountID: a.ID, Secret: "very-plain-secret", Policy: auth.FullAccess}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := s.CreateAccount(ctx, auth.Account{ServiceEnabled: true})
+	if err := s.SetCallbackSecret(ctx, b.ID, "rotated-callback-secret"); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	raw, _ := os.ReadFile(path)
 	wal, _ := os.ReadFile(path + "-wal")
-	if bytes.Contains(raw, []byte("very-plain-secret")) || bytes.Contains(wal, []byte("very-plain-secret")) {
-		t.Fatal("the secret is in the state file in plain text")
+	for _, secret := range []string{"very-plain-secret", "plain-callback-secret", "rotated-callback-secret", b.CallbackSecret} {
+		if bytes.Contains(raw, []byte(secret)) || bytes.Contains(wal, []byte(secret)) {
+			t.Fatalf("the secret %q is in the state file in plain text", secret)
+		}
 	}
 	db, _ = Open(path)
 	defer db.Close()
@@ -109,6 +118,12 @@ func TestSecretsAreNotStoredPlainWithAMasterKey(t *testing.T) {
 	k, err := store.WithSealedSecrets(db, sealer).GetAccessKey(ctx, "LTAIx")
 	if err != nil || k.Secret != "very-plain-secret" {
 		t.Fatalf("with the master key: %q %v", k.Secret, err)
+	}
+	for id, want := range map[int64]string{a.ID: "plain-callback-secret", b.ID: "rotated-callback-secret"} {
+		got, err := store.WithSealedSecrets(db, sealer).GetAccount(ctx, id)
+		if err != nil || got.CallbackSecret != want {
+			t.Fatalf("callback secret of %d with the master key: %q %v", id, got.CallbackSecret, err)
+		}
 	}
 }
 

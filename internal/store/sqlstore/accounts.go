@@ -95,6 +95,15 @@ func (s *DB) UpdateAccount(ctx context.Context, a auth.Account) error {
 	return s.wrap("update account", affectedOne(res, err))
 }
 
+// SetCallbackSecret implements store.Store.
+func (s *DB) SetCallbackSecret(ctx context.Context, accountID int64, secret string) error {
+	if secret == "" {
+		return fmt.Errorf("set callback secret: empty secret")
+	}
+	res, err := s.db.Exec(ctx, `UPDATE accounts SET callback_secret = ? WHERE id = ?`, secret, accountID)
+	return s.wrap("set callback secret", affectedOne(res, err))
+}
+
 // CreateAccessKey implements store.Store.
 func (s *DB) CreateAccessKey(ctx context.Context, k auth.AccessKey) error {
 	return s.wrap("create access key", createAccessKey(ctx, s.db, k))

@@ -581,6 +581,20 @@ func testOutbox(t *testing.T, s store.Store) {
 	if len(first) != 1 || len(second) != 1 || first[0].ID != second[0].ID {
 		t.Fatalf("lease expiry: %+v %+v", first, second)
 	}
+	// A rotated callback secret signs what is delivered from then on, queued callbacks too.
+	must(t, s.SetCallbackSecret(ctx, a.ID, "rotated-secret-0123456789abcdef"))
+	if got, _ := s.GetAccount(ctx, a.ID); got.CallbackSecret != "rotated-secret-0123456789abcdef" {
+		t.Fatalf("after rotation the account has secret %q", got.CallbackSecret)
+	}
+	must(t, s.RecordCapture(ctx, store.Capture{JobID: "jo", Generation: 1, Callbacks: []store.Callback{{URL: "http://x/cb", Body: []byte(`{"n":4}`)}}}))
+	rotated, err := s.ClaimCallbacks(ctx, time.Now().Add(time.Hour), 10, time.Minute)
+	must(t, err)
+	if len(rotated) == 0 || rotated[0].Secret != "rotated-secret-0123456789abcdef" {
+		t.Fatalf("after rotation, claimed %+v", rotated)
+	}
+	if err := s.SetCallbackSecret(ctx, 42, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("rotating a missing account's secret: %v", err)
+	}
 }
 
 func testRuntime(t *testing.T, s store.Store) {

@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// A zoned IPv6 literal is the same address as without its zone, so a link-local or metadata
+// address is refused with or without one, for stream and callback URLs alike.
+func TestZonedIPv6LiteralsAreRefused(t *testing.T) {
+	svc := startService(t, "--runners", "0", "--probe-timeout", "1s")
+	ice := svc.client(t, modeV3)
+	tpl := ice.must("CreateLiveSnapshotTemplate", map[string]string{"TemplateName": "zones", "TimeInterval": "5",
+		"SequenceFormat": "{JobId}/{Sequence}.jpg"})["TemplateId"].(string)
+	out := jsonText(map[string]string{"StorageType": "oss", "Endpoint": "oss-cn-shanghai.aliyuncs.com", "Bucket": "testbucket"})
+	submit := func(stream, callback string) error {
+		p := map[string]string{"JobName": "zone", "TemplateId": tpl, "SnapshotOutput": out,
+			"StreamInput": jsonText(map[string]string{"Type": "rtmp", "Url": stream})}
+		if callback != "" {
+			p["CallbackUrl"] = callback
+		}
+		_, err := ice.call("SubmitLiveSnapshotJob", p)
+		return err
+	}
+	for _, host := range []string{"fe80::1", "fd00:ec2::254"} {
+		// Without a zone: refused, as the README says.
+		if err := submit("rtmp://["+host+"]/live/x", ""); !isInvalidParameter(err) {
+			t.Fatalf("stream at [%s]: want 400 InvalidParameter, got %v", host, err)
+		}
+		for _, zoned := range []string{host + "%25lo", host + "%251"} {
+			if err := submit("rtmp://["+zoned+"]/live/x", ""); !isInvalidParameter(err) {
+				t.Errorf("stream at [%s]: want 400 InvalidParameter like [%s], got %v", zoned, host, err)
+			}
+			if err := submit("rtmp://127.0.0.1:1/live/x", "http://["+zoned+"]/cb"); !isInvalidParameter(err) {
+				t.Errorf("callback at [%s]: want 400 InvalidParameter like [%s], got %v", zoned, host, err)
+			}
+		}
+	}
+}
+
+func isInvalidParameter(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Status == 400 && ae.Code == "InvalidParameter"
+}
+
+// `livesnap accounts create` shows the account's callback secret once: the only way a
+// receiver can check X-Livesnap-Signature.
+func TestAccountsCreatePrintsCallbackSecret(t *testing.T) {
+	svc := startService(t, "--runners", "0")
+	acct := admin(t, svc.Data, "accounts", "create")
+	for k, v := range acct {
+		if strings.Contains(strings.ToLower(k), "secret") {
+			if s, _ := v.(string); len(s) >= 32 {
+				return
+			}
+		}
+	}
+	t.Fatalf("accounts create printed %v: no callback secret", acct)
+}
