@@ -58,3 +58,21 @@ func TestAccountsCreatePrintsCallbackSecret(t *testing.T) {
 	}
 	t.Fatalf("accounts create printed %v: no callback secret", acct)
 }
+
+// A stream whose host name resolves to an address the operator refuses is not "no such
+// stream": start says the network policy refused it.
+func TestStartRefusedByTheNetworkPolicySaysSo(t *testing.T) {
+	relay := startRelay(t)
+	_, port, _ := strings.Cut(relay, ":")
+	svc := startService(t, "--runners", "0", "--probe-timeout", "2s", "--deny-net", "127.0.0.0/8,::1/128")
+	ice := svc.client(t, modeV3)
+	tpl := ice.must("CreateLiveSnapshotTemplate", map[string]string{"TemplateName": "policy", "TimeInterval": "5",
+		"SequenceFormat": "{JobId}/{Sequence}.jpg"})["TemplateId"].(string)
+	job := ice.must("SubmitLiveSnapshotJob", map[string]string{"JobName": "policy", "TemplateId": tpl,
+		"StreamInput":    jsonText(map[string]string{"Type": "rtmp", "Url": "rtmp://localhost:" + port + "/live/x"}),
+		"SnapshotOutput": jsonText(map[string]string{"StorageType": "oss", "Endpoint": "oss-cn-shanghai.aliyuncs.com", "Bucket": "testbucket"})})["JobId"].(string)
+	ice.wantError("SendLiveSnapshotJobCommand", map[string]string{"JobId": job, "Command": "start"}, 400, "InvalidParameter")
+	if logs := svc.Logs.String(); !strings.Contains(logs, "refused by the network policy") {
+		t.Fatalf("the refusal is not logged:\n%s", logs)
+	}
+}

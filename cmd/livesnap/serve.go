@@ -28,6 +28,7 @@ import (
 	"github.com/livesnap/livesnap/internal/metrics"
 	"github.com/livesnap/livesnap/internal/netpolicy"
 	"github.com/livesnap/livesnap/internal/ratelimit"
+	"github.com/livesnap/livesnap/internal/redact"
 	"github.com/livesnap/livesnap/internal/rpc"
 	"github.com/livesnap/livesnap/internal/runner"
 	"github.com/livesnap/livesnap/internal/snapshot"
@@ -285,6 +286,11 @@ func (c serveConfig) apiHandler(db store.Store, outputs *blob.Router, policy *ne
 		Probe: func(ctx context.Context, in snapshot.StreamInput) error {
 			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: c.ProbeTimeout, DialContext: policy.DialContext(c.ProbeTimeout),
 				CheckAddr: policy.Check, RTSPTransport: in.Transport})
+			if errors.Is(err, netpolicy.ErrRefused) {
+				// Not "no such stream": the operator's policy refuses where the name leads.
+				logger.Info("stream refused by the network policy", "url", redact.URL(in.URL), "err", err)
+				return err
+			}
 			if errors.Is(err, source.ErrStreamNotFound) || errors.Is(err, source.ErrStalled) || errors.Is(err, source.ErrEnded) {
 				return fmt.Errorf("%w: %v", api.ErrStreamNotFound, err)
 			}

@@ -5,6 +5,7 @@ package netpolicy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -69,6 +70,9 @@ func parseList(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// ErrRefused is wrapped by every refusal of the policy.
+var ErrRefused = errors.New("refused by the network policy")
+
 // nat64 is the well-known NAT64 prefix (RFC 6052): its addresses reach the IPv4 address in
 // their last 32 bits, so they are checked as that address too.
 var nat64 = netip.MustParsePrefix("64:ff9b::/96")
@@ -79,7 +83,7 @@ var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 func (p *Policy) Check(ip netip.Addr) error {
 	ip = ip.WithZone("").Unmap()
 	if ip.IsUnspecified() {
-		return fmt.Errorf("address %s (this host) is refused by the network policy", ip)
+		return fmt.Errorf("address %s (this host) is %w", ip, ErrRefused)
 	}
 	if nat64.Contains(ip) {
 		b := ip.As16()
@@ -93,7 +97,7 @@ func (p *Policy) Check(ip netip.Addr) error {
 func (p *Policy) check(ip netip.Addr) error {
 	for _, d := range p.Deny {
 		if d.Contains(ip) {
-			return fmt.Errorf("address %s is refused by the network policy (%s)", ip, d)
+			return fmt.Errorf("address %s is %w (%s)", ip, ErrRefused, d)
 		}
 	}
 	if len(p.Allow) == 0 {
@@ -104,7 +108,7 @@ func (p *Policy) check(ip netip.Addr) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("address %s is not in the network policy's allow list", ip)
+	return fmt.Errorf("address %s is %w: not in its allow list", ip, ErrRefused)
 }
 
 // Dialer returns a net.Dialer whose connections are checked against the policy after name
