@@ -13,7 +13,6 @@ import (
 	"os"
 	execpkg "os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +31,7 @@ import (
 	"github.com/livesnap/livesnap/internal/rtmpserver"
 	"github.com/livesnap/livesnap/internal/source/sourcetest"
 	"github.com/livesnap/livesnap/internal/store/postgres/pgtest"
+	"github.com/livesnap/livesnap/internal/testenv"
 )
 
 // binary is the livesnap executable built once for the whole package.
@@ -56,18 +56,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sampleClip is the shared Big Buck Bunny clip (CC BY 3.0, Blender Foundation).
+// sampleClip is the shared Big Buck Bunny clip (CC BY 3.0, Blender Foundation), or a
+// generated stand-in where the shared media is missing.
 func sampleClip(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "shared", "media", "big_buck_bunny_360p.mp4")
-	if v := os.Getenv("LIVESNAP_SAMPLE"); v != "" {
-		p = v
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("sample clip missing: %v (set LIVESNAP_SAMPLE)", err)
-	}
-	return p
+	return testenv.Sample(t)
 }
 
 func freePort(t *testing.T) string {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livesnap/livesnap/internal/rtmpserver/rtmptest"
+	"github.com/livesnap/livesnap/internal/testenv"
 )
 
 // need skips the test when a tool is missing, unless LIVESNAP_REQUIRE_SERVICES=1 (CI),
@@ -37,8 +37,7 @@ func TestSmokeBothSidesEndToEnd(t *testing.T) {
 	}
 	_, err := exec.LookPath("ffmpeg")
 	need(t, "ffmpeg", err)
-	_, err = os.Stat(rtmptest.SampleClip)
-	need(t, "sample clip", err)
+	sample := testenv.Sample(t)
 
 	bin := filepath.Join(t.TempDir(), "livesnap")
 	build := exec.Command("go", "build", "-o", bin, "../../cmd/livesnap")
@@ -48,7 +47,7 @@ func TestSmokeBothSidesEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	logf := func(line string) { t.Log(line) }
-	srv, err := Source(ctx, t.TempDir(), rtmptest.SampleClip, "source", 3, logf)
+	srv, err := Source(ctx, t.TempDir(), sample, "source", 3, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +105,8 @@ func TestSmokeBothSidesEndToEnd(t *testing.T) {
 func TestFloorDecodesTheClipsKeyframes(t *testing.T) {
 	_, err := exec.LookPath("ffmpeg")
 	need(t, "ffmpeg", err)
-	_, err = os.Stat(rtmptest.SampleClip)
-	need(t, "sample clip", err)
-	clip, err := LoadVariant(context.Background(), t.TempDir(), rtmptest.SampleClip, "source", nil)
+	sample := testenv.Sample(t)
+	clip, err := LoadVariant(context.Background(), t.TempDir(), sample, "source", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

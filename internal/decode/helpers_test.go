@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/livesnap/livesnap/internal/media"
+	"github.com/livesnap/livesnap/internal/testenv"
 )
 
 // testDir holds the generated streams, shared by all tests of one run (see TestMain).
@@ -42,9 +43,8 @@ func TestMain(m *testing.M) {
 // instead of failing) and returns its stdout.
 func runTool(t testing.TB, timeout time.Duration, name string, args ...string) []byte {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
+	_, err := exec.LookPath(name)
+	testenv.Require(t, err == nil, name)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)

@@ -12,12 +12,13 @@ import (
 	"github.com/livesnap/livesnap/internal/media"
 	"github.com/livesnap/livesnap/internal/rtmpserver/rtmptest"
 	"github.com/livesnap/livesnap/internal/source"
+	"github.com/livesnap/livesnap/internal/testenv"
 )
 
 // encodeClip makes a small fragmented MP4 clip with ffmpeg from the given arguments.
 func encodeClip(t *testing.T, args ...string) string {
 	t.Helper()
-	rtmptest.NeedFFmpeg(t)
+	testenv.NeedFFmpeg(t)
 	out := filepath.Join(t.TempDir(), "clip.mp4")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -42,10 +43,7 @@ func testsrcClip(t *testing.T, codec string) string {
 }
 
 func TestLoadClipKeepsTimingAndKeyframesOfTheSampleClip(t *testing.T) {
-	if _, err := os.Stat(rtmptest.SampleClip); err != nil {
-		t.Skipf("sample clip missing: %v", err)
-	}
-	c, err := LoadClip(encodeClip(t, "-i", rtmptest.SampleClip, "-map", "0:v:0", "-c:v", "copy"))
+	c, err := LoadClip(encodeClip(t, "-i", testenv.Sample(t), "-map", "0:v:0", "-c:v", "copy"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +55,12 @@ func TestLoadClipKeepsTimingAndKeyframesOfTheSampleClip(t *testing.T) {
 	if len(c.Samples) != 448 || len(c.Keyframes()) != 7 {
 		t.Fatalf("%d samples, %d keyframes; want 448 and 7", len(c.Samples), len(c.Keyframes()))
 	}
-	if want := 448 * time.Second / 24; c.Duration < want-time.Millisecond || c.Duration > want+time.Millisecond {
+	// Within 50 ms: the muxer of the generated stand-in (testenv.Sample) stretches the last
+	// picture before a fragment a little; the real clip is exact.
+	if want := 448 * time.Second / 24; c.Duration < want-50*time.Millisecond || c.Duration > want+50*time.Millisecond {
 		t.Fatalf("duration %v, want %v", c.Duration, want)
 	}
-	if g := c.GOP(); g < 2660*time.Millisecond || g > 2670*time.Millisecond {
+	if g := c.GOP(); g < 2617*time.Millisecond || g > 2717*time.Millisecond {
 		t.Fatalf("GOP %v, want 2.667 s", g)
 	}
 	for i := 1; i < len(c.Samples); i++ {

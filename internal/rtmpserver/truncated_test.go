@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/livesnap/livesnap/internal/rtmpserver"
-	"github.com/livesnap/livesnap/internal/rtmpserver/rtmptest"
+	"github.com/livesnap/livesnap/internal/testenv"
 )
 
 // The README publishes the sample clip in a loop with `-c copy`; its last video packet is
@@ -17,7 +17,7 @@ import (
 // (it used to end the session, so the README's stream died after one loop). Here a 3 s clip
 // cut short plays twice.
 func TestTruncatedPacketKeepsPublisher(t *testing.T) {
-	rtmptest.NeedFFmpeg(t)
+	testenv.NeedFFmpeg(t)
 	dir := t.TempDir()
 	whole := filepath.Join(dir, "whole.mp4")
 	run(t, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",

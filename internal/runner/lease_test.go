@@ -19,6 +19,7 @@ import (
 	"github.com/livesnap/livesnap/internal/source"
 	"github.com/livesnap/livesnap/internal/store"
 	"github.com/livesnap/livesnap/internal/store/sqlite"
+	"github.com/livesnap/livesnap/internal/testenv"
 )
 
 // holderRun is one Manager running in the background, as a runner process would.
@@ -201,7 +202,7 @@ func TestLostLeaseStopsWritesBeforeTakeover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time stream test")
 	}
-	rtmptest.NeedFFmpeg(t)
+	testenv.NeedFFmpeg(t)
 	relay := &rtmpserver.Server{Addr: "127.0.0.1:0"}
 	if err := relay.Start(); err != nil {
 		t.Fatal(err)

@@ -17,16 +17,8 @@ import (
 	"github.com/livesnap/livesnap/internal/snapshot"
 	"github.com/livesnap/livesnap/internal/source"
 	"github.com/livesnap/livesnap/internal/store/sqlite"
+	"github.com/livesnap/livesnap/internal/testenv"
 )
-
-func sampleClip(t *testing.T) string {
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "media", "big_buck_bunny_360p.mp4")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("sample clip not found: %v", err)
-	}
-	return p
-}
 
 func openFDs() int {
 	entries, _ := os.ReadDir("/proc/self/fd")
@@ -39,10 +31,8 @@ func TestCommandsWhileSourceFlaps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time stream test")
 	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
-	clip := sampleClip(t)
+	testenv.NeedFFmpeg(t)
+	clip := testenv.Sample(t)
 	relay := &rtmpserver.Server{Addr: "127.0.0.1:0"}
 	if err := relay.Start(); err != nil {
 		t.Fatal(err)

@@ -11,12 +11,13 @@ import (
 
 	"github.com/livesnap/livesnap/internal/rtmpserver/rtmptest"
 	"github.com/livesnap/livesnap/internal/source"
+	"github.com/livesnap/livesnap/internal/testenv"
 )
 
 // A server that passes on a truncated video packet (ffmpeg serving a file cut short, looped)
 // does not end the session: the packet is skipped and the stream goes on.
 func TestRTMPSkipsAnUndecodablePacket(t *testing.T) {
-	rtmptest.NeedFFmpeg(t)
+	testenv.NeedFFmpeg(t)
 	dir := t.TempDir()
 	whole := filepath.Join(dir, "whole.mp4")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

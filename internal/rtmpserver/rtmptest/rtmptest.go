@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -21,31 +20,15 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
+
+	"github.com/livesnap/livesnap/internal/testenv"
 )
-
-// SampleClip is the shared test clip: H.264 640x360 24 fps, keyframe every 2.67 s, AAC. It
-// lives in shared/media beside the repository (LIVESNAP_SAMPLE overrides the path).
-var SampleClip = func() string {
-	if p := os.Getenv("LIVESNAP_SAMPLE"); p != "" {
-		return p
-	}
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "media", "big_buck_bunny_360p.mp4")
-}()
-
-// NeedFFmpeg skips the test when ffmpeg is not installed.
-func NeedFFmpeg(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
-}
 
 // FFmpeg starts ffmpeg with args under a timeout; t.Cleanup kills it (even when stopped with
 // SIGSTOP) and waits for it.
 func FFmpeg(t testing.TB, timeout time.Duration, args ...string) *exec.Cmd {
 	t.Helper()
-	NeedFFmpeg(t)
+	testenv.NeedFFmpeg(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	cmd := exec.CommandContext(ctx, "ffmpeg", append([]string{"-hide_banner", "-nostdin", "-loglevel", "error"}, args...)...)
 	cmd.Stderr = os.Stderr
@@ -71,7 +54,7 @@ func FFmpeg(t testing.TB, timeout time.Duration, args ...string) *exec.Cmd {
 // maps selects streams, e.g. "0:v", "0:a".
 func PublishClip(t testing.TB, rtmpURL string, maps ...string) *exec.Cmd {
 	t.Helper()
-	args := []string{"-re", "-stream_loop", "-1", "-i", SampleClip}
+	args := []string{"-re", "-stream_loop", "-1", "-i", testenv.Sample(t)}
 	for _, m := range maps {
 		args = append(args, "-map", m)
 	}
@@ -83,7 +66,7 @@ func PublishClip(t testing.TB, rtmpURL string, maps ...string) *exec.Cmd {
 // codec is "h264" or "h265".
 func EncodeAnnexB(t testing.TB, codec string, seconds, fps, gop int) [][][]byte {
 	t.Helper()
-	NeedFFmpeg(t)
+	testenv.NeedFFmpeg(t)
 	out := filepath.Join(t.TempDir(), "clip."+codec)
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi",
 		"-i", fmt.Sprintf("testsrc2=size=320x240:rate=%d", fps), "-t", fmt.Sprint(seconds), "-pix_fmt", "yuv420p"}

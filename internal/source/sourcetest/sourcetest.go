@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livesnap/livesnap/internal/testenv"
 )
 
 // FPS is the frame rate of every clip.
@@ -79,16 +81,10 @@ func Cleanup() {
 	}
 }
 
-// Require reports a missing tool: a failure when LIVESNAP_REQUIRE_SERVICES=1, else a skip.
+// Require reports a missing tool (see testenv.Require).
 func Require(t testing.TB, ok bool, what string) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("LIVESNAP_REQUIRE_SERVICES") == "1" {
-		t.Fatalf("%s is required (LIVESNAP_REQUIRE_SERVICES=1); scripts/install-deps.sh installs it", what)
-	}
-	t.Skipf("%s not available", what)
+	testenv.Require(t, ok, what)
 }
 
 // NeedFFmpeg checks for ffmpeg and ffprobe.
