@@ -25,6 +25,7 @@ import (
 
 	"github.com/livesnap/livesnap/internal/bench"
 	"github.com/livesnap/livesnap/internal/replay"
+	"github.com/livesnap/livesnap/internal/source"
 )
 
 func main() {
@@ -347,6 +348,7 @@ func ingest(ctx context.Context, args []string) error {
 	streams := fs.Int("streams", 10, "streams pulled")
 	warmup := fs.Duration("warmup", 5*time.Second, "before measuring")
 	window := fs.Duration("window", 30*time.Second, "measurement window")
+	baseline := fs.Bool("baseline", true, "also measure reads as data arrives (no coalescing), side by side")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -365,19 +367,35 @@ func ingest(ctx context.Context, args []string) error {
 		return err
 	}
 	defer done()
-	in, err := e.MeasureIngest(ctx, self, *streams, *warmup, *window)
-	if err != nil {
-		return err
+	periods := []time.Duration{source.LiveReadPeriod} // what the runner uses
+	if *baseline {
+		periods = append(periods, 0)
+	}
+	var all []bench.Ingest
+	for _, p := range periods {
+		in, err := e.MeasureIngest(ctx, self, *streams, *warmup, *window, p)
+		if err != nil {
+			return err
+		}
+		all = append(all, in)
 	}
 	fmt.Printf("machine: %s\n", bench.Machine())
-	bench.PrintIngest(os.Stdout, in)
+	for _, in := range all {
+		bench.PrintIngest(os.Stdout, in)
+	}
 	return writeJSON(c.json, &bench.Report{Started: time.Now().UTC(), Machine: bench.Machine(),
-		Command: strings.Join(os.Args, " "), Ingest: []bench.Ingest{in}})
+		Command: strings.Join(os.Args, " "), Ingest: all})
 }
 
 // pull is the child process of ingest: it pulls the given URLs until SIGTERM and prints its
 // count of units read on SIGUSR1.
-func pull(ctx context.Context, urls []string) error {
+func pull(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
+	coalesce := fs.Duration("coalesce", source.LiveReadPeriod, "the source's CoalesceReads")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	urls := fs.Args()
 	if len(urls) == 0 || len(urls) > bench.MaxStreams {
 		return fmt.Errorf("pull: want 1 to %d rtmp:// URLs", bench.MaxStreams)
 	}
@@ -394,7 +412,7 @@ func pull(ctx context.Context, urls []string) error {
 			fmt.Println(units.Load())
 		}
 	}()
-	err := bench.Pull(ctx, urls, &units)
+	err := bench.Pull(ctx, urls, *coalesce, &units)
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -179,7 +179,8 @@ func (c serveConfig) newManager(db store.Store, blobs blob.Writer, holder string
 		LeaseTTL: c.LeaseTTL,
 		Open: func(ctx context.Context, in snapshot.StreamInput, readTimeout time.Duration) (source.Stream, error) {
 			return source.Open(ctx, in.Type, in.URL, source.Options{ReadTimeout: readTimeout, DialContext: policy.DialContext(10 * time.Second),
-				CheckAddr: policy.Check, RTSPTransport: in.Transport})
+				CoalesceReads: source.LiveReadPeriod,
+				CheckAddr:     policy.Check, RTSPTransport: in.Transport})
 		},
 		Logger:  logger,
 		Metrics: met,

@@ -27,19 +27,22 @@ type Ingest struct {
 	MicrosPerUnit    float64 `json:"cpu_us_per_unit"`
 	Units            int64   `json:"units"`
 	RSSPerStream     float64 `json:"rss_mib_per_stream"`
+	// CoalesceMs is the source's CoalesceReads (the runner's: source.LiveReadPeriod; 0: every
+	// picture read as it arrives).
+	CoalesceMs float64 `json:"coalesce_ms"`
 }
 
 // Pull reads every URL with livesnap's RTMP source until ctx ends, one goroutine per
 // stream reading straight from the source, counting the units read in units. It is the
 // `pull` command MeasureIngest starts.
-func Pull(ctx context.Context, urls []string, units *atomic.Int64) error {
+func Pull(ctx context.Context, urls []string, coalesce time.Duration, units *atomic.Int64) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(urls))
 	for _, u := range urls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := source.Open(ctx, "rtmp", u, source.Options{})
+			st, err := source.Open(ctx, "rtmp", u, source.Options{CoalesceReads: coalesce})
 			if err != nil {
 				errs <- err
 				return
@@ -63,12 +66,12 @@ func Pull(ctx context.Context, urls []string, units *atomic.Int64) error {
 
 // MeasureIngest runs `self pull` on n of the source's streams (self is this program, which
 // must implement that command with Pull), lets it settle for warmup, and measures its CPU
-// and memory over window.
-func (e *Env) MeasureIngest(ctx context.Context, self string, n int, warmup, window time.Duration) (Ingest, error) {
+// and memory over window; coalesce is the source's CoalesceReads.
+func (e *Env) MeasureIngest(ctx context.Context, self string, n int, warmup, window, coalesce time.Duration) (Ingest, error) {
 	if n < 1 || n > e.Source.Streams {
 		return Ingest{}, fmt.Errorf("ingest: streams %d: want 1 to %d", n, e.Source.Streams)
 	}
-	args := []string{"pull"}
+	args := []string{"pull", "--coalesce", coalesce.String()}
 	for i := 0; i < n; i++ {
 		args = append(args, e.Source.URL(i))
 	}
@@ -85,7 +88,7 @@ func (e *Env) MeasureIngest(ctx context.Context, self string, n int, warmup, win
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	e.say("ingest %s N=%d: pulling only, no capture", e.Variant, n)
+	e.say("ingest %s N=%d (reads coalesced every %v): pulling only, no capture", e.Variant, n, coalesce)
 	if err := sleep(ctx, warmup); err != nil {
 		return Ingest{}, err
 	}
@@ -109,7 +112,7 @@ func (e *Env) MeasureIngest(ctx context.Context, self string, n int, warmup, win
 	}
 	stop()
 	w := smp.end.Sub(smp.start).Seconds()
-	in := Ingest{Variant: e.Variant, Streams: n, Window: w, Units: u1 - u0,
+	in := Ingest{Variant: e.Variant, Streams: n, Window: w, Units: u1 - u0, CoalesceMs: float64(coalesce) / float64(time.Millisecond),
 		CPUPerStreamHour: smp.cpu / float64(n) / (w / 3600), RSSPerStream: mib(smp.memStats().steadyRSS) / float64(n)}
 	if in.Units > 0 {
 		in.MicrosPerUnit = smp.cpu * 1e6 / float64(in.Units)

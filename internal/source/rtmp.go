@@ -65,7 +65,19 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 	defer cancel()
 	deadline, _ := connectCtx.Deadline()
 
-	client := &gortmplib.Client{URL: tgt.URL, DialContext: opt.dialContext(), TLSConfig: opt.TLSConfig}
+	dial := opt.dialContext()
+	var coalesced *coalescingConn
+	if opt.CoalesceReads > 0 {
+		inner := coalescing(dial, opt.CoalesceReads)
+		dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+			c, err := inner(ctx, network, address)
+			if err == nil {
+				coalesced = c.(*coalescingConn)
+			}
+			return c, err
+		}
+	}
+	client := &gortmplib.Client{URL: tgt.URL, DialContext: dial, TLSConfig: opt.TLSConfig}
 	if err := client.Initialize(connectCtx); err != nil {
 		kind := failRejected // refused, unreachable, handshake or connect rejected
 		switch {
@@ -90,6 +102,9 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 		err = s.openError(err, opt.ConnectTimeout) // before Close: it is not a closed stream
 		s.Close()
 		return nil, err
+	}
+	if coalesced != nil {
+		coalesced.start()
 	}
 	return s, nil
 }

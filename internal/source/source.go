@@ -23,6 +23,9 @@ const (
 	DefaultReadTimeout    = 10 * time.Second
 )
 
+// LiveReadPeriod is the CoalesceReads the runner uses for live pipelines.
+const LiveReadPeriod = 100 * time.Millisecond
+
 // MaxUnitSize bounds one video access unit; bigger units fail Read (memory stays bounded).
 const MaxUnitSize = 8 << 20
 
@@ -43,6 +46,11 @@ type Options struct {
 	// RTSPTransport is StreamInput.Transport for rtsp: "tcp" (interleaved, the default) or
 	// "udp".
 	RTSPTransport string
+	// CoalesceReads, for RTMP, reads the network at most this often once the stream plays in
+	// real time (see coalescingConn): far fewer wake-ups per picture, for a few tens of
+	// milliseconds of arrival delay that snapshots never notice (pictures are stamped by their
+	// own timestamps). 0: read as data arrives.
+	CoalesceReads time.Duration
 }
 
 // dialContext is DialContext, or a plain dialer that checks CheckAddr.
