@@ -77,19 +77,9 @@ func NewRouter(routes ...Route) (*Router, error) {
 	return &Router{routes: slices.Clone(routes)}, nil
 }
 
-// validEndpoint accepts host or host:port made of DNS-name or IP characters, at most 255 long
-// (the rule SubmitLiveSnapshotJob applies to SnapshotOutput.Endpoint).
-func validEndpoint(h string) bool {
-	if len(h) == 0 || len(h) > 255 {
-		return false
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == ':') {
-			return false
-		}
-	}
-	return true
-}
+// validEndpoint accepts host or host:port as SubmitLiveSnapshotJob does for
+// SnapshotOutput.Endpoint (snapshot.CheckEndpoint).
+func validEndpoint(h string) bool { return snapshot.CheckEndpoint(h) == nil }
 
 // StorageTypes lists the storage types with at least one route, in configuration order.
 func (r *Router) StorageTypes() []string {
