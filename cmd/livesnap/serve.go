@@ -293,6 +293,7 @@ func (c serveConfig) apiHandler(db store.Store, outputs *blob.Router, policy *ne
 		StorageTypes: outputs.StorageTypes(),
 		Outputs:      outputs,
 		StreamTypes:  source.Types,
+		CheckStream:  func(in snapshot.StreamInput) error { return source.CheckURL(in.Type, in.URL) },
 		JobsChanged:  jobsChanged,
 		RateLimit:    sharedRateLimit(c.Rate, c.Burst, db),
 		Blobs:        outputs,

@@ -47,6 +47,9 @@ type Service struct {
 	Outputs OutputChecker
 	// StreamTypes lists the StreamInput.Type values this node can pull.
 	StreamTypes []string
+	// CheckStream refuses a StreamInput the source could never open (source.CheckURL), without
+	// connecting; nil checks only the scheme and host.
+	CheckStream func(in snapshot.StreamInput) error
 	// NetPolicy refuses stream and callback URLs whose literal IP address it forbids (names
 	// are checked again on the resolved address when connecting); nil allows all.
 	NetPolicy *netpolicy.Policy

@@ -108,6 +108,9 @@ func (s *Service) deleteFiles(ctx context.Context, call *rpc.Call) (any, error) 
 func timestampList(p params) ([]int64, error) {
 	var raw []int64
 	if v := strings.TrimSpace(p.v.Get("CreateTimestampList")); v != "" {
+		if hasItems(p, "CreateTimestampList") {
+			return nil, rpc.InvalidParameter("CreateTimestampList is given both as a JSON array and as CreateTimestampList.N items")
+		}
 		if len(v) > 8192 {
 			return nil, rpc.InvalidParameter("CreateTimestampList is too long")
 		}
