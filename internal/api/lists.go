@@ -245,19 +245,23 @@ func (s *Service) listJobs(ctx context.Context, call *rpc.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Defaults: the last 7 days; with only StartTime, the 7 days after it.
+	// Defaults: the last 7 days; with only StartTime, the 7 days after it. A second-precision
+	// EndTime covers its whole second, as in ListLiveSnapshotFiles; the width is checked as
+	// written.
 	now := s.now()
 	start, end := now.Add(-7*24*time.Hour), now
+	last := end
 	if p.has("StartTime") {
 		var ok bool
 		if start, ok = snapshot.ParseTime(p.v.Get("StartTime")); !ok {
 			return nil, errMalformedStart
 		}
 		end = start.Add(7 * 24 * time.Hour)
+		last = end
 	}
 	if p.has("EndTime") {
 		var ok bool
-		if end, ok = snapshot.ParseTime(p.v.Get("EndTime")); !ok {
+		if end, last, ok = snapshot.ParseEndTime(p.v.Get("EndTime")); !ok {
 			return nil, errMalformedEnd
 		}
 		if !p.has("StartTime") {
@@ -267,7 +271,7 @@ func (s *Service) listJobs(ctx context.Context, call *rpc.Call) (any, error) {
 	if end.Before(start) || end.Sub(start) > maxJobWindow {
 		return nil, errEndTimeMismatch
 	}
-	list, total, err := s.Store.ListJobs(ctx, store.JobQuery{AccountID: account(call), Keyword: kw, Status: status, Start: start, End: end, Page: pg})
+	list, total, err := s.Store.ListJobs(ctx, store.JobQuery{AccountID: account(call), Keyword: kw, Status: status, Start: start, End: last, Page: pg})
 	if err != nil {
 		return nil, err
 	}
