@@ -65,6 +65,10 @@ func (s *Service) submitJob(ctx context.Context, call *rpc.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Only now, with everything else valid, may the submit claim the bucket.
+	if err := s.claimBucket(ctx, acct, out); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	j := snapshot.Job{AccountID: acct, ID: newID(), Name: name, TemplateID: t.ID, TemplateName: t.Name,
 		TimeInterval: t.TimeInterval, OverwriteFormat: t.OverwriteFormat, SequenceFormat: t.SequenceFormat, Image: t.Image,
@@ -165,10 +169,8 @@ func (s *Service) validateOutput(out snapshot.SnapshotOutput) error {
 	if err := snapshot.CheckBucket(out.Bucket); err != nil {
 		return rpc.InvalidParameter("SnapshotOutput.Bucket: %s", err.Error())
 	}
-	if s.Outputs != nil {
-		if err := s.Outputs.Check(out); err != nil {
-			return outputError(err)
-		}
+	if _, err := s.bucketOf(out); err != nil {
+		return outputError(err)
 	}
 	return nil
 }

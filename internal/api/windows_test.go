@@ -72,7 +72,7 @@ func TestWindowEndCoversItsWholeSecond(t *testing.T) {
 	var jobs []string
 	for _, d := range []time.Duration{0, 500 * time.Millisecond, time.Second} {
 		clock = T.Add(d)
-		jobs = append(jobs, f.job(f.b, f.template(f.b), "rtmp://h/live/x"))
+		jobs = append(jobs, f.jobTo(f.b, f.template(f.b), "rtmp://h/live/x", "bbucket"))
 	}
 	m := f.must(f.b, "ListLiveSnapshotJobs", "StartTime", "2026-12-04T05:15:09Z", "EndTime", "2026-12-04T05:15:09Z", "SortBy", "asc")
 	if m["TotalCount"] != 2.0 || m["JobList"].([]any)[1].(map[string]any)["JobId"] != jobs[1] {
