@@ -157,7 +157,8 @@ func (c serveConfig) outputs(logger *slog.Logger) (*blob.Router, error) {
 			logger.Warn("the storage config holds secrets and others may read it: chmod 600, or name environment variables in SecretAccessKeyEnv", "file", c.StorageConfig)
 		}
 		for _, rt := range r.Routes() {
-			logger.Info("storage output", "storage_type", rt.StorageType, "endpoint", rt.Endpoint, "buckets", strings.Join(rt.Buckets, ","), "backend", rt.Backend)
+			logger.Info("storage output", "storage_type", rt.StorageType, "endpoint", rt.Endpoint, "buckets", strings.Join(rt.Buckets, ","),
+				"accounts", fmt.Sprint(rt.Accounts), "backend", rt.Backend)
 		}
 	}
 	return r, nil
@@ -213,6 +214,10 @@ func serve(args []string) error {
 		}
 		if err := bootstrap(context.Background(), db, cfg.Data, ln.Addr().String()); err != nil {
 			return err
+		}
+		// Buckets that jobs from before bucket ownership write to go to their oldest job's account.
+		if err := (&api.Service{Store: db, Outputs: outputs, Logger: logger}).ClaimBucketsOfExistingJobs(context.Background()); err != nil {
+			return fmt.Errorf("bucket owners: %w", err)
 		}
 	}
 
@@ -301,6 +306,7 @@ func (c serveConfig) apiHandler(db store.Store, outputs *blob.Router, policy *ne
 		StorageTypes: outputs.StorageTypes(),
 		Outputs:      outputs,
 		StreamTypes:  source.Types,
+		CheckStream:  func(in snapshot.StreamInput) error { return source.CheckURL(in.Type, in.URL) },
 		JobsChanged:  jobsChanged,
 		RateLimit:    sharedRateLimit(c.Rate, c.Burst, db),
 		Blobs:        outputs,

@@ -42,11 +42,15 @@ type Service struct {
 	MinInterval int
 	// StorageTypes lists the SnapshotOutput.StorageType values this node can write.
 	StorageTypes []string
-	// Outputs refuses SnapshotOutputs the operator did not configure (a *blob.RouteError);
-	// nil accepts every output of a listed StorageType.
+	// Outputs refuses SnapshotOutputs the operator did not configure (a *blob.RouteError) and
+	// names their buckets for ownership; nil accepts every output of a listed StorageType,
+	// each StorageType, Endpoint and Bucket a bucket of its own.
 	Outputs OutputChecker
 	// StreamTypes lists the StreamInput.Type values this node can pull.
 	StreamTypes []string
+	// CheckStream refuses a StreamInput the source could never open (source.CheckURL), without
+	// connecting; nil checks only the scheme and host.
+	CheckStream func(in snapshot.StreamInput) error
 	// NetPolicy refuses stream and callback URLs whose literal IP address it forbids (names
 	// are checked again on the resolved address when connecting); nil allows all.
 	NetPolicy *netpolicy.Policy
@@ -59,9 +63,11 @@ type Service struct {
 	Logger      *slog.Logger
 }
 
-// OutputChecker tells whether this node may write to a SnapshotOutput (blob.Router does).
+// OutputChecker tells whether this node may write to a SnapshotOutput, and to which bucket as
+// ownership sees it (blob.Router does).
 type OutputChecker interface {
-	Check(out snapshot.SnapshotOutput) error
+	// Bucket returns the bucket out writes to, or a *blob.RouteError when no route takes out.
+	Bucket(out snapshot.SnapshotOutput) (blob.Bucket, error)
 }
 
 // Principal is who an authenticated call acts as.

@@ -104,9 +104,14 @@ func (f *fixture) template(p Principal) string {
 }
 
 func (f *fixture) job(p Principal, tpl, streamURL string) string {
+	return f.jobTo(p, tpl, streamURL, "testbucket")
+}
+
+// jobTo submits a job writing to bucket (an account may only use buckets it owns).
+func (f *fixture) jobTo(p Principal, tpl, streamURL, bucket string) string {
 	return f.must(p, "SubmitLiveSnapshotJob", "JobName", "j", "TemplateId", tpl,
 		"StreamInput", `{"Type":"rtmp","Url":"`+streamURL+`"}`,
-		"SnapshotOutput", `{"StorageType":"oss","Endpoint":"oss-cn-shanghai.aliyuncs.com","Bucket":"testbucket"}`)["JobId"].(string)
+		"SnapshotOutput", `{"StorageType":"oss","Endpoint":"oss-cn-shanghai.aliyuncs.com","Bucket":"`+bucket+`"}`)["JobId"].(string)
 }
 
 func TestTemplateRoundTrip(t *testing.T) {

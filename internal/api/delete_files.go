@@ -57,9 +57,12 @@ func (s *Service) deleteFiles(ctx context.Context, call *rpc.Call) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	// Removing objects needs the output to be configured still; refuse before any record goes.
-	if deleteObjects && s.Outputs != nil && s.Outputs.Check(job.Output) != nil {
-		return nil, errBucketNotAuth
+	// Removing objects needs the output to be configured still and its bucket to be the
+	// caller's; refuse before any record goes.
+	if deleteObjects {
+		if err := s.ownsBucket(ctx, acct, job.Output); err != nil {
+			return nil, err
+		}
 	}
 	at := make([]time.Time, len(stamps))
 	for i, ts := range stamps {
@@ -108,6 +111,9 @@ func (s *Service) deleteFiles(ctx context.Context, call *rpc.Call) (any, error) 
 func timestampList(p params) ([]int64, error) {
 	var raw []int64
 	if v := strings.TrimSpace(p.v.Get("CreateTimestampList")); v != "" {
+		if hasItems(p, "CreateTimestampList") {
+			return nil, rpc.InvalidParameter("CreateTimestampList is given both as a JSON array and as CreateTimestampList.N items")
+		}
 		if len(v) > 8192 {
 			return nil, rpc.InvalidParameter("CreateTimestampList is too long")
 		}

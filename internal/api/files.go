@@ -77,7 +77,13 @@ func (s *Service) listFiles(ctx context.Context, call *rpc.Call) (any, error) {
 			cut = len(files)
 		}
 		files = files[:cut]
-		if !next.IsZero() {
+		switch {
+		case next.IsZero():
+		case q.Desc:
+			// The next page's EndTime: always with milliseconds, since a whole second there
+			// would cover the records after next, already on this page.
+			resp.NextStartTime = snapshot.FormatExactTime(next)
+		default:
 			resp.NextStartTime = snapshot.FormatCursorTime(next)
 		}
 	}
@@ -116,7 +122,10 @@ func (s *Service) sameMillisecond(ctx context.Context, q store.FileQuery, at tim
 }
 
 // timeWindow reads the mandatory StartTime and EndTime (ICE layout, milliseconds accepted) and
-// checks that end is not before start and the window is at most max wide.
+// checks that end is not before start and the window is at most max wide, as written. The
+// window returned ends at the last millisecond EndTime covers: a second-precision EndTime
+// covers its whole second (a record at T.5 shows as CreateTime T), one with milliseconds is
+// exact.
 func timeWindow(p params, max time.Duration) (time.Time, time.Time, error) {
 	if !p.has("StartTime") {
 		return time.Time{}, time.Time{}, rpc.MissingParameter("StartTime")
@@ -128,12 +137,12 @@ func timeWindow(p params, max time.Duration) (time.Time, time.Time, error) {
 	if !ok {
 		return time.Time{}, time.Time{}, errMalformedStart
 	}
-	end, ok := snapshot.ParseTime(p.v.Get("EndTime"))
+	end, last, ok := snapshot.ParseEndTime(p.v.Get("EndTime"))
 	if !ok {
 		return time.Time{}, time.Time{}, errMalformedEnd
 	}
 	if end.Before(start) || end.Sub(start) > max {
 		return time.Time{}, time.Time{}, errEndTimeMismatch
 	}
-	return start, end, nil
+	return start, last, nil
 }

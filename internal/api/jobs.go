@@ -3,10 +3,10 @@ package api
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/livesnap/livesnap/internal/blob"
@@ -47,8 +47,11 @@ func (s *Service) submitJob(ctx context.Context, call *rpc.Call) (any, error) {
 	}
 	if callback != "" {
 		u, err := url.Parse(callback)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return nil, rpc.InvalidParameter("CallbackUrl must be an http:// or https:// URL without user information")
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.ContainsAny(callback, " \t\r\n") {
+			return nil, rpc.InvalidParameter("CallbackUrl must be an http:// or https:// URL without user information or spaces")
+		}
+		if err := checkURLPort(u); err != nil {
+			return nil, rpc.InvalidParameter("CallbackUrl: %s", err.Error())
 		}
 		if err := s.checkHost(u.Hostname()); err != nil {
 			return nil, rpc.InvalidParameter("CallbackUrl: %s", err.Error())
@@ -60,6 +63,10 @@ func (s *Service) submitJob(ctx context.Context, call *rpc.Call) (any, error) {
 		return nil, errTemplateNotFound
 	}
 	if err != nil {
+		return nil, err
+	}
+	// Only now, with everything else valid, may the submit claim the bucket.
+	if err := s.claimBucket(ctx, acct, out); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -98,6 +105,16 @@ func (s *Service) validateInput(in snapshot.StreamInput) error {
 	schemes := streamSchemes[in.Type]
 	if len(schemes) > 0 && !slices.Contains(schemes, u.Scheme) {
 		return rpc.InvalidParameter("StreamInput.Url must start with %s:// for Type %s", schemes[0], in.Type)
+	}
+	if err := checkURLPort(u); err != nil {
+		return rpc.InvalidParameter("StreamInput.Url: %s", err.Error())
+	}
+	// What the source would refuse when the job starts (rtmp://host without app and stream
+	// key, SRT listener mode, ...) is refused now, rather than making a job that never runs.
+	if s.CheckStream != nil {
+		if err := s.CheckStream(in); err != nil {
+			return rpc.InvalidParameter("StreamInput.Url cannot be used: %s", err.Error())
+		}
 	}
 	if err := s.checkHost(u.Hostname()); err != nil {
 		return rpc.InvalidParameter("StreamInput.Url: %s", err.Error())
@@ -146,16 +163,14 @@ func (s *Service) validateOutput(out snapshot.SnapshotOutput) error {
 	case out.Bucket == "":
 		return rpc.MissingParameter("SnapshotOutput.Bucket")
 	}
-	if len(out.Endpoint) > 255 || !validHost(out.Endpoint) {
-		return rpc.InvalidParameter("SnapshotOutput.Endpoint must be a host name such as oss-cn-shanghai.aliyuncs.com")
+	if err := snapshot.CheckEndpoint(out.Endpoint); err != nil {
+		return rpc.InvalidParameter("SnapshotOutput.Endpoint must be a host name or host:port such as oss-cn-shanghai.aliyuncs.com: %s", err.Error())
 	}
 	if err := snapshot.CheckBucket(out.Bucket); err != nil {
 		return rpc.InvalidParameter("SnapshotOutput.Bucket: %s", err.Error())
 	}
-	if s.Outputs != nil {
-		if err := s.Outputs.Check(out); err != nil {
-			return outputError(err)
-		}
+	if _, err := s.bucketOf(out); err != nil {
+		return outputError(err)
 	}
 	return nil
 }
@@ -169,20 +184,17 @@ func outputError(err error) error {
 	return err
 }
 
-// validHost accepts host or host:port with DNS-name or IP characters only.
-func validHost(h string) bool {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
+// checkURLPort refuses a URL whose port is empty ("host:") or outside 1-65535; url.Parse
+// only checks that a port is digits.
+func checkURLPort(u *url.URL) error {
+	port := u.Port()
+	if port == "" && !strings.HasSuffix(u.Host, ":") {
+		return nil
 	}
-	if h == "" {
-		return false
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+		return errors.New("the port must be a number from 1 to 65535")
 	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == ':') {
-			return false
-		}
-	}
-	return true
+	return nil
 }
 
 // jobResponse is GetLiveSnapshotJob's body.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,22 +29,27 @@ func (s *Service) updateTemplate(ctx context.Context, call *rpc.Call) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	// Omitted fields stay as they are; the result must still satisfy every rule.
-	if p.has("TemplateName") {
-		if t.Name, err = p.str("TemplateName", maxNameLength); err != nil {
+	// Omitted fields stay as they are; a format given empty is cleared. The result must still
+	// satisfy every rule (at least one format).
+	if p.given("TemplateName") {
+		if t.Name, err = p.required("TemplateName", maxNameLength); err != nil {
 			return nil, err
 		}
 	}
-	if p.has("TimeInterval") {
-		if t.TimeInterval, err = p.intIn("TimeInterval", 1, 3600, 0); err != nil {
+	if p.given("TimeInterval") {
+		if t.TimeInterval, err = p.intGiven("TimeInterval", s.minInterval(), maxInterval); err != nil {
 			return nil, err
 		}
 	}
-	if p.has("OverwriteFormat") {
-		t.OverwriteFormat = p.v.Get("OverwriteFormat")
+	if p.given("OverwriteFormat") {
+		if t.OverwriteFormat, err = p.str("OverwriteFormat", snapshot.MaxFormatLength*4); err != nil {
+			return nil, err
+		}
 	}
-	if p.has("SequenceFormat") {
-		t.SequenceFormat = p.v.Get("SequenceFormat")
+	if p.given("SequenceFormat") {
+		if t.SequenceFormat, err = p.str("SequenceFormat", snapshot.MaxFormatLength*4); err != nil {
+			return nil, err
+		}
 	}
 	if t.Image, err = imageSettings(p, t.Image); err != nil {
 		return nil, err
@@ -138,34 +144,70 @@ func (s *Service) listTemplates(ctx context.Context, call *rpc.Call) (any, error
 }
 
 // repeatList reads Name.1, Name.2, ... (the SDKs' "repeat list"), also accepting a JSON array
-// or a comma-separated list in Name itself.
+// or a comma-separated list in Name itself. Every item must be there and hold text: a list
+// with a gap, an empty item, an item name that is not Name.N, or both forms at once is
+// refused, so a filter is never dropped silently.
 func repeatList(p params, name string, max int) ([]string, error) {
-	var out []string
-	for i := 1; ; i++ {
-		v, ok := p.v[fmt.Sprintf("%s.%d", name, i)]
+	items := map[int]string{}
+	for k, vs := range p.v {
+		suffix, ok := strings.CutPrefix(k, name+".")
 		if !ok {
-			break
+			continue
 		}
-		if len(out) >= max {
+		n, err := strconv.Atoi(suffix)
+		if err != nil || !plainDecimal(suffix) || n < 1 {
+			return nil, rpc.InvalidParameter("%.60q is not an item of %s: items are %s.1, %s.2, ...", k, name, name, name)
+		}
+		if n > max {
 			return nil, rpc.InvalidParameter("%s holds more than %d items", name, max)
 		}
-		if len(v) > 0 && v[0] != "" {
-			out = append(out, v[0])
-		}
+		items[n] = vs[0]
 	}
-	if whole := strings.TrimSpace(p.v.Get(name)); whole != "" && len(out) == 0 {
-		whole = strings.Trim(whole, "[]")
-		for _, v := range strings.Split(whole, ",") {
-			if v = strings.Trim(strings.TrimSpace(v), `"`); v != "" {
-				out = append(out, v)
+	whole := strings.TrimSpace(p.v.Get(name))
+	if len(items) > 0 && whole != "" {
+		return nil, rpc.InvalidParameter("%s is given both as a list and as %s.N items", name, name)
+	}
+	var out []string
+	if len(items) > 0 {
+		for i := 1; i <= len(items); i++ {
+			v, ok := items[i]
+			if !ok {
+				return nil, rpc.InvalidParameter("%s.%d is missing: items are numbered from 1 without gaps", name, i)
 			}
+			out = append(out, v)
+		}
+	} else if whole != "" {
+		for _, v := range strings.Split(strings.Trim(whole, "[]"), ",") {
+			out = append(out, strings.Trim(strings.TrimSpace(v), `"`))
 		}
 		if len(out) > max {
 			return nil, rpc.InvalidParameter("%s holds more than %d items", name, max)
 		}
 	}
+	for i, v := range out {
+		item := fmt.Sprintf("%s.%d", name, i+1)
+		if strings.TrimSpace(v) == "" {
+			return nil, rpc.InvalidParameter("%s is empty", item)
+		}
+		if err := checkText(item, v, maxListItem); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
+
+// hasItems reports whether any Name.<something> parameter is given.
+func hasItems(p params, name string) bool {
+	for k := range p.v {
+		if strings.HasPrefix(k, name+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// maxListItem bounds one item of a repeat list (template ids are 36 characters).
+const maxListItem = 128
 
 type jobItem struct {
 	JobId          string
@@ -203,19 +245,23 @@ func (s *Service) listJobs(ctx context.Context, call *rpc.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Defaults: the last 7 days; with only StartTime, the 7 days after it.
+	// Defaults: the last 7 days; with only StartTime, the 7 days after it. A second-precision
+	// EndTime covers its whole second, as in ListLiveSnapshotFiles; the width is checked as
+	// written.
 	now := s.now()
 	start, end := now.Add(-7*24*time.Hour), now
+	last := end
 	if p.has("StartTime") {
 		var ok bool
 		if start, ok = snapshot.ParseTime(p.v.Get("StartTime")); !ok {
 			return nil, errMalformedStart
 		}
 		end = start.Add(7 * 24 * time.Hour)
+		last = end
 	}
 	if p.has("EndTime") {
 		var ok bool
-		if end, ok = snapshot.ParseTime(p.v.Get("EndTime")); !ok {
+		if end, last, ok = snapshot.ParseEndTime(p.v.Get("EndTime")); !ok {
 			return nil, errMalformedEnd
 		}
 		if !p.has("StartTime") {
@@ -225,7 +271,7 @@ func (s *Service) listJobs(ctx context.Context, call *rpc.Call) (any, error) {
 	if end.Before(start) || end.Sub(start) > maxJobWindow {
 		return nil, errEndTimeMismatch
 	}
-	list, total, err := s.Store.ListJobs(ctx, store.JobQuery{AccountID: account(call), Keyword: kw, Status: status, Start: start, End: end, Page: pg})
+	list, total, err := s.Store.ListJobs(ctx, store.JobQuery{AccountID: account(call), Keyword: kw, Status: status, Start: start, End: last, Page: pg})
 	if err != nil {
 		return nil, err
 	}

@@ -11,14 +11,21 @@ import (
 
 const maxNameLength = 128
 
+// maxInterval is the largest TimeInterval (spec 4.1).
+const maxInterval = 3600
+
+// minInterval is the smallest TimeInterval accepted: ICE's 5 s unless the operator lowered it.
+func (s *Service) minInterval() int {
+	if s.MinInterval <= 0 {
+		return 5
+	}
+	return s.MinInterval
+}
+
 // validateTemplate applies spec 4.1 to a template's values.
 func (s *Service) validateTemplate(t snapshot.Template) error {
-	min := s.MinInterval
-	if min <= 0 {
-		min = 5
-	}
-	if t.TimeInterval < min || t.TimeInterval > 3600 {
-		return rpc.InvalidParameter("TimeInterval must be an integer from %d to 3600", min)
+	if t.TimeInterval < s.minInterval() || t.TimeInterval > maxInterval {
+		return rpc.InvalidParameter("TimeInterval must be an integer from %d to %d", s.minInterval(), maxInterval)
 	}
 	if err := snapshot.ValidateFormats(t.OverwriteFormat, t.SequenceFormat); err != nil {
 		var fe *snapshot.FieldError
@@ -39,7 +46,7 @@ func (s *Service) createTemplate(ctx context.Context, call *rpc.Call) (any, erro
 	if !p.has("TimeInterval") {
 		return nil, rpc.MissingParameter("TimeInterval")
 	}
-	interval, err := p.intIn("TimeInterval", 1, 3600, 0)
+	interval, err := p.intGiven("TimeInterval", s.minInterval(), maxInterval)
 	if err != nil {
 		return nil, err
 	}

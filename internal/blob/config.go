@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -27,11 +28,14 @@ type Config struct {
 // OutputConfig is one route: a StorageType and Endpoint as users write them in
 // SnapshotOutput, optionally the buckets allowed there, and exactly one backend.
 type OutputConfig struct {
-	StorageType string       // oss, s3 or local
-	Endpoint    string       // host[:port] as in SnapshotOutput.Endpoint, or "*" for any
-	Buckets     []string     // allowed buckets; empty: any
-	S3          *S3Config    `json:",omitempty"`
-	Local       *LocalConfig `json:",omitempty"`
+	StorageType string   // oss, s3 or local
+	Endpoint    string   // host[:port] as in SnapshotOutput.Endpoint, or "*" for any
+	Buckets     []string // allowed buckets; empty: any
+	// Accounts pins the route's buckets to these accounts (UserIds): only they may use them.
+	// Empty: each bucket belongs to the first account that submits a job to it.
+	Accounts []int64      `json:",omitempty"`
+	S3       *S3Config    `json:",omitempty"`
+	Local    *LocalConfig `json:",omitempty"`
 }
 
 // S3Config is an S3-compatible backend. Each credential is given inline or, better, by the
@@ -55,11 +59,19 @@ type LocalConfig struct {
 // DefaultRouter is the configuration without a file: StorageType oss at any endpoint, objects
 // under dir/<bucket>/<object>.
 func DefaultRouter(dir string) *Router {
-	r, err := NewRouter(Route{StorageType: "oss", Endpoint: AnyEndpoint, Writer: &Local{Root: dir}, Backend: dir})
+	r, err := NewRouter(Route{StorageType: "oss", Endpoint: AnyEndpoint, Writer: &Local{Root: dir}, Backend: dir, BackendID: localBackendID(dir)})
 	if err != nil {
 		panic(err) // a constant configuration
 	}
 	return r
+}
+
+// localBackendID identifies a directory backend: the same directory is the same buckets.
+func localBackendID(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return "dir " + filepath.Clean(dir)
 }
 
 // LoadConfig reads a JSON storage configuration; relative Local.Dir values are taken relative
@@ -131,7 +143,7 @@ func (c *Config) Router(getenv func(string) string) (*Router, error) {
 	routes := make([]Route, 0, len(c.Outputs))
 	for i, o := range c.Outputs {
 		name := fmt.Sprintf("output %d (%s %s)", i+1, o.StorageType, o.Endpoint)
-		rt := Route{StorageType: o.StorageType, Endpoint: o.Endpoint, Buckets: o.Buckets}
+		rt := Route{StorageType: o.StorageType, Endpoint: o.Endpoint, Buckets: o.Buckets, Accounts: o.Accounts}
 		switch {
 		case (o.S3 == nil) == (o.Local == nil):
 			return nil, fmt.Errorf("%s: set exactly one of S3 and Local", name)
@@ -140,6 +152,7 @@ func (c *Config) Router(getenv func(string) string) (*Router, error) {
 				return nil, fmt.Errorf("%s: Local.Dir must be an absolute directory", name)
 			}
 			rt.Writer, rt.Backend = &Local{Root: filepath.Clean(o.Local.Dir)}, filepath.Clean(o.Local.Dir)
+			rt.BackendID = localBackendID(rt.Backend)
 		default:
 			w, err := o.S3.writer(getenv)
 			if err != nil {
@@ -151,6 +164,7 @@ func (c *Config) Router(getenv func(string) string) (*Router, error) {
 				return nil, fmt.Errorf("%s: S3.Style %s needs a Buckets list", name, StyleVirtualHost)
 			}
 			rt.Writer, rt.Backend = w, o.S3.URL
+			rt.BackendID = "s3 " + strings.ToLower(strings.TrimRight(o.S3.URL, "/"))
 		}
 		routes = append(routes, rt)
 	}

@@ -23,9 +23,34 @@ type Route struct {
 	StorageType string
 	Endpoint    string   // compared without regard to case; AnyEndpoint matches all
 	Buckets     []string // empty: any valid bucket name
-	Writer      Writer
+	// Accounts, when set, are the only accounts that may use the route's buckets (the
+	// operator assigned them); empty: each bucket belongs to the first account to use it.
+	Accounts []int64
+	Writer   Writer
 	// Backend says where objects go, for logs: a directory or an S3 URL, never a secret.
 	Backend string
+	// BackendID identifies the buckets the route reaches: routes with the same BackendID
+	// (say two endpoint names for one S3 service) reach the same buckets, so those have one
+	// owner whichever name is used. Empty: buckets of their own.
+	BackendID string
+
+	owner ownerScope // set by NewRouter
+}
+
+// ownerScope is the StorageType and Endpoint that name a route's buckets for ownership: the
+// route's own, in lower case, or those of the first route with the same BackendID.
+type ownerScope struct{ storageType, endpoint string }
+
+// Bucket is one bucket as ownership sees it (see Router.Bucket).
+type Bucket struct {
+	// StorageType and Endpoint name the route that owns the name space: a wildcard route's
+	// Endpoint is AnyEndpoint, since every endpoint name leads to the same buckets there, and
+	// routes sharing a backend share the first one's. Endpoint is in lower case.
+	StorageType, Endpoint string
+	Name                  string
+	// Accounts, when set, are the only accounts that may use the bucket (Route.Accounts);
+	// else the first account to submit a job to it owns it.
+	Accounts []int64
 }
 
 // RouteError says which SnapshotOutput field no configured route accepts.
@@ -73,23 +98,48 @@ func NewRouter(routes ...Route) (*Router, error) {
 		if rt.Writer == nil {
 			return nil, fmt.Errorf("%s: no backend", name)
 		}
-	}
-	return &Router{routes: slices.Clone(routes)}, nil
-}
-
-// validEndpoint accepts host or host:port made of DNS-name or IP characters, at most 255 long
-// (the rule SubmitLiveSnapshotJob applies to SnapshotOutput.Endpoint).
-func validEndpoint(h string) bool {
-	if len(h) == 0 || len(h) > 255 {
-		return false
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == ':') {
-			return false
+		for j, a := range rt.Accounts {
+			if a <= 0 || slices.Contains(rt.Accounts[:j], a) {
+				return nil, fmt.Errorf("%s: Accounts must be distinct account ids (UserIds)", name)
+			}
 		}
 	}
-	return true
+	r := &Router{routes: slices.Clone(routes)}
+	first := map[string]int{} // BackendID → the first route with it
+	for i := range r.routes {
+		rt := &r.routes[i]
+		rt.Accounts = slices.Clone(rt.Accounts)
+		rt.owner = ownerScope{rt.StorageType, strings.ToLower(rt.Endpoint)}
+		if rt.BackendID == "" {
+			continue
+		}
+		j, shared := first[rt.BackendID]
+		if !shared {
+			first[rt.BackendID] = i
+			continue
+		}
+		// Two names for the same buckets: one owner per bucket whichever name is used, and
+		// one rule for who may use them.
+		if !sameAccounts(rt.Accounts, r.routes[j].Accounts) {
+			return nil, fmt.Errorf("output %d (%s %s) reaches the same backend as output %d (%s %s) and must list the same Accounts",
+				i+1, rt.StorageType, rt.Endpoint, j+1, r.routes[j].StorageType, r.routes[j].Endpoint)
+		}
+		rt.owner = r.routes[j].owner
+	}
+	return r, nil
 }
+
+// sameAccounts reports whether a and b hold the same account ids, in any order.
+func sameAccounts(a, b []int64) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// validEndpoint accepts host or host:port as SubmitLiveSnapshotJob does for
+// SnapshotOutput.Endpoint (snapshot.CheckEndpoint).
+func validEndpoint(h string) bool { return snapshot.CheckEndpoint(h) == nil }
 
 // StorageTypes lists the storage types with at least one route, in configuration order.
 func (r *Router) StorageTypes() []string {
@@ -109,6 +159,17 @@ func (r *Router) Routes() []Route { return slices.Clone(r.routes) }
 func (r *Router) Check(out snapshot.SnapshotOutput) error {
 	_, err := r.route(out)
 	return err
+}
+
+// Bucket returns the bucket out writes to, as ownership sees it, or a *RouteError when no
+// route accepts out. Every SnapshotOutput that reaches the same bucket of the same backend
+// gets the same Bucket.
+func (r *Router) Bucket(out snapshot.SnapshotOutput) (Bucket, error) {
+	rt, err := r.route(out)
+	if err != nil {
+		return Bucket{}, err
+	}
+	return Bucket{StorageType: rt.owner.storageType, Endpoint: rt.owner.endpoint, Name: out.Bucket, Accounts: slices.Clone(rt.Accounts)}, nil
 }
 
 func (r *Router) route(out snapshot.SnapshotOutput) (*Route, error) {

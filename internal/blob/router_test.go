@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,6 +147,85 @@ func TestNewRouterChecksRoutes(t *testing.T) {
 	} {
 		if _, err := NewRouter(routes...); err == nil {
 			t.Errorf("%s: NewRouter must fail", name)
+		}
+	}
+}
+
+// Ownership names a bucket by what it is, not by how a user spells its route: any endpoint of
+// a wildcard route, and every route onto the same backend, lead to one Bucket.
+func TestBucketNamesOneBucketWhicheverRouteLeadsThere(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := ParseConfig([]byte(`{"Outputs": [
+		{"StorageType": "oss", "Endpoint": "OSS-cn-shanghai.aliyuncs.com",
+		 "S3": {"URL": "https://s3.oss-cn-shanghai.aliyuncs.com", "AccessKeyIdEnv": "K", "SecretAccessKeyEnv": "S"}},
+		{"StorageType": "oss", "Endpoint": "oss-cn-shanghai-internal.aliyuncs.com",
+		 "S3": {"URL": "https://S3.oss-cn-shanghai.aliyuncs.com/", "AccessKeyIdEnv": "K", "SecretAccessKeyEnv": "S"}},
+		{"StorageType": "s3", "Endpoint": "minio.example:9000",
+		 "S3": {"URL": "http://10.0.0.5:9000", "AccessKeyIdEnv": "K", "SecretAccessKeyEnv": "S"}},
+		{"StorageType": "local", "Endpoint": "*", "Local": {"Dir": "` + dir + `"}},
+		{"StorageType": "oss", "Endpoint": "*", "Local": {"Dir": "` + dir + `/"}},
+		{"StorageType": "s3", "Endpoint": "pinned.example", "Accounts": [1000000000000002, 1000000000000001],
+		 "Local": {"Dir": "` + t.TempDir() + `"}}
+	]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := cfg.Router(func(string) string { return "x" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := func(typ, endpoint string) Bucket {
+		t.Helper()
+		b, err := r.Bucket(snapshot.SnapshotOutput{StorageType: typ, Endpoint: endpoint, Bucket: "pics"})
+		if err != nil {
+			t.Fatalf("%s %s: %v", typ, endpoint, err)
+		}
+		return b
+	}
+	same := [][]Bucket{
+		{bucket("oss", "oss-cn-shanghai.aliyuncs.com"), bucket("oss", "OSS-CN-SHANGHAI.aliyuncs.com"), bucket("oss", "oss-cn-shanghai-internal.aliyuncs.com"),
+			{StorageType: "oss", Endpoint: "oss-cn-shanghai.aliyuncs.com", Name: "pics"}},
+		{bucket("local", "a.example"), bucket("local", "b.example"), bucket("oss", "c.example"), {StorageType: "local", Endpoint: "*", Name: "pics"}},
+		{bucket("s3", "minio.example:9000"), {StorageType: "s3", Endpoint: "minio.example:9000", Name: "pics"}},
+	}
+	for _, group := range same {
+		for _, b := range group {
+			if fmt.Sprint(b) != fmt.Sprint(group[0]) {
+				t.Errorf("%+v and %+v name one bucket", b, group[0])
+			}
+		}
+	}
+	if b := bucket("s3", "pinned.example"); fmt.Sprint(b.Accounts) != "[1000000000000002 1000000000000001]" {
+		t.Errorf("pinned accounts: %+v", b)
+	}
+	if _, err := r.Bucket(snapshot.SnapshotOutput{StorageType: "s3", Endpoint: "nowhere.example", Bucket: "pics"}); err == nil {
+		t.Error("an output without a route has no bucket")
+	}
+	// Without a configuration every endpoint of oss is one directory.
+	d := DefaultRouter(t.TempDir())
+	x, _ := d.Bucket(snapshot.SnapshotOutput{StorageType: "oss", Endpoint: "a.example", Bucket: "pics"})
+	y, _ := d.Bucket(snapshot.SnapshotOutput{StorageType: "oss", Endpoint: "oss-cn-beijing.aliyuncs.com", Bucket: "pics"})
+	if fmt.Sprint(x) != fmt.Sprint(y) || x.Endpoint != AnyEndpoint {
+		t.Errorf("default router: %+v and %+v", x, y)
+	}
+}
+
+func TestAccountsMustBeDistinctIdsAndAgreeOnASharedBackend(t *testing.T) {
+	dir := t.TempDir()
+	for name, outputs := range map[string]string{
+		"zero id":      `{"StorageType":"oss","Endpoint":"*","Accounts":[0],"Local":{"Dir":"` + dir + `"}}`,
+		"negative id":  `{"StorageType":"oss","Endpoint":"*","Accounts":[-5],"Local":{"Dir":"` + dir + `"}}`,
+		"repeated id":  `{"StorageType":"oss","Endpoint":"*","Accounts":[7,7],"Local":{"Dir":"` + dir + `"}}`,
+		"not a number": `{"StorageType":"oss","Endpoint":"*","Accounts":["7"],"Local":{"Dir":"` + dir + `"}}`,
+		"shared backend": `{"StorageType":"oss","Endpoint":"*","Accounts":[7],"Local":{"Dir":"` + dir + `"}},
+			{"StorageType":"local","Endpoint":"*","Local":{"Dir":"` + dir + `"}}`,
+	} {
+		cfg, err := ParseConfig([]byte(`{"Outputs":[` + outputs + `]}`))
+		if err == nil {
+			_, err = cfg.Router(func(string) string { return "" })
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

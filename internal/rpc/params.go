@@ -6,18 +6,31 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // defaultMaxBody bounds request bodies when Server.MaxBodyBytes is 0; ICE requests are small forms.
 const defaultMaxBody int64 = 64 << 10
 
-// singleValued are the protocol parameters that must not be repeated: a second copy
-// (e.g. one in the query and one in the body) would make "which one counts" ambiguous.
-var singleValued = []string{
+// protocolParams are the common parameters of the RPC protocol (spec 2.3). Like every
+// parameter they may be given once only; their values must also be plain text (no control
+// characters), since some of them reach the store (SignatureNonce) before any action runs.
+// AccessKeyId is checked apart: an unusable key id is answered like an unknown one.
+var protocolParams = []string{
 	"Action", "Version", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion",
 	"SignatureNonce", "SignatureType", "Timestamp", "TimeStamp", "Format", "SecurityToken", "RegionId",
 }
+
+// HasControl reports whether s holds a control character (C0, DEL or C1): never part of a
+// name, id or protocol value, and NUL cannot even be stored in PostgreSQL text.
+func HasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
+
+// usableKeyID reports whether an access key id can be looked up at all; any other id is
+// answered 404 InvalidAccessKeyId.NotFound without asking the store.
+func usableKeyID(id string) bool { return utf8.ValidString(id) && !HasControl(id) }
 
 // request is the parsed, not yet authenticated, form of an HTTP request.
 type request struct {
@@ -69,15 +82,49 @@ func readRequest(r *http.Request, limit int64) (*request, *Error) {
 			params[k] = append(params[k], vs...)
 		}
 	}
-	for _, name := range singleValued {
-		if len(params[name]) > 1 {
-			return nil, InvalidParameter("The parameter %q is specified more than once.", name)
-		}
+	if e := checkParams(params); e != nil {
+		return nil, e
 	}
 	if len(params["Timestamp"]) > 0 && len(params["TimeStamp"]) > 0 {
 		return nil, InvalidParameter("Only one of the parameters \"Timestamp\" and \"TimeStamp\" may be specified.")
 	}
 	return &request{query: query, params: params, body: body}, nil
+}
+
+// checkParams refuses what no handler could use unambiguously or store safely: a parameter
+// given more than once (in the query and the body, or twice in one: a proxy that reads the
+// first copy would see another value than livesnap), names and values that are not UTF-8 or
+// hold NUL, and control characters in the protocol parameters. Repeat lists use Name.N, so
+// they never repeat a name.
+func checkParams(params url.Values) *Error {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the same request always gets the same answer
+	for _, k := range names {
+		if len(params[k]) > 1 {
+			return InvalidParameter("The parameter %q is specified more than once.", k)
+		}
+	}
+	for _, k := range names {
+		v := params[k][0]
+		if !utf8.ValidString(k) || strings.ContainsRune(k, 0) {
+			return InvalidParameter("A parameter name is not valid UTF-8 text.")
+		}
+		if k == "AccessKeyId" {
+			continue // an unusable key id is an unknown one (404), checked after Version and Action
+		}
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return InvalidParameter("The parameter %q is not valid UTF-8 text.", k)
+		}
+	}
+	for _, k := range protocolParams {
+		if k != "AccessKeyId" && HasControl(params.Get(k)) {
+			return InvalidParameter("The parameter %q contains a control character.", k)
+		}
+	}
+	return nil
 }
 
 // isForm reports whether a Content-Type is application/x-www-form-urlencoded (any parameters).

@@ -155,6 +155,9 @@ func (s *Server) serve(r *http.Request, reqID string, log *slog.Logger) ([]byte,
 	if s.Keys == nil {
 		return nil, errors.New("rpc: Server.Keys is nil")
 	}
+	if !usableKeyID(a.accessKeyID) {
+		return nil, ErrAccessKeyNotFound // no such key can exist; the store is not asked
+	}
 	cred, err := s.Keys(ctx, a.accessKeyID)
 	if err != nil {
 		return nil, err

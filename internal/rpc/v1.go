@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxNonceLen bounds SignatureNonce / x-acs-signature-nonce; SDKs send 32 hex chars or a UUID,
@@ -95,6 +96,9 @@ func checkNonce(name, nonce string) *Error {
 	}
 	if len(nonce) > maxNonceLen {
 		return InvalidParameter("The parameter %q must be at most %d characters.", name, maxNonceLen)
+	}
+	if !utf8.ValidString(nonce) || HasControl(nonce) {
+		return InvalidParameter("The parameter %q must be text without control characters.", name)
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package snapshot
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -114,9 +116,10 @@ func Expand(format string, v NameVars) (string, error) {
 	return name, nil
 }
 
-// CheckObjectName refuses names that could escape a bucket or confuse a file system or an
-// object store: empty, over-long, leading "/", "\", control characters, and "." or ".."
-// segments.
+// CheckObjectName refuses names that could escape a bucket or confuse a file system, an object
+// store or a person reading a listing: empty, over-long, leading "/", "\", "." or ".."
+// segments, control characters (C0, DEL, C1), line and paragraph separators and bidirectional
+// controls (which make a name display as another).
 func CheckObjectName(name string) error {
 	if name == "" {
 		return fmt.Errorf("is empty")
@@ -128,8 +131,8 @@ func CheckObjectName(name string) error {
 		return fmt.Errorf("must not start with \"/\"")
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || r == '\\' || r == utf8.RuneError {
-			return fmt.Errorf("contains a control character, backslash or invalid UTF-8")
+		if r == '\\' || r == utf8.RuneError || unsafeInName(r) {
+			return fmt.Errorf("contains a control character, a line or paragraph separator, a bidirectional control, a backslash or invalid UTF-8")
 		}
 	}
 	for _, seg := range strings.Split(name, "/") {
@@ -138,6 +141,13 @@ func CheckObjectName(name string) error {
 		}
 	}
 	return nil
+}
+
+// unsafeInName reports runes an object name may not hold although they are valid UTF-8:
+// controls (C0, DEL, C1: U+0085 is a line break to many tools), U+2028/U+2029, and the
+// bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069).
+func unsafeInName(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // CheckBucket applies the OSS/S3 bucket naming rules: 3 to 63 characters, lowercase letters,
@@ -150,6 +160,76 @@ func CheckBucket(b string) error {
 		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' && i > 0 && i < len(b)-1
 		if !ok {
 			return fmt.Errorf("bucket name may hold only lowercase letters, digits and inner hyphens")
+		}
+	}
+	return nil
+}
+
+// MaxEndpointLength bounds SnapshotOutput.Endpoint.
+const MaxEndpointLength = 255
+
+// CheckEndpoint accepts what SnapshotOutput.Endpoint names: host or host:port, where host is a
+// DNS name (labels of 1 to 63 letters, digits and inner hyphens, 253 characters at most), an
+// IPv4 address or a bracketed IPv6 address, and port a number from 1 to 65535.
+func CheckEndpoint(e string) error {
+	if e == "" || len(e) > MaxEndpointLength {
+		return fmt.Errorf("must be 1 to %d characters", MaxEndpointLength)
+	}
+	host, port := e, ""
+	if strings.HasPrefix(e, "[") {
+		end := strings.IndexByte(e, ']')
+		if end < 0 {
+			return fmt.Errorf("has an unclosed \"[\"")
+		}
+		host, port = e[1:end], e[end+1:]
+		if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() || ip.Zone() != "" {
+			return fmt.Errorf("must hold an IPv6 address inside [ ]")
+		}
+		if port != "" {
+			if !strings.HasPrefix(port, ":") {
+				return fmt.Errorf("may hold only \":port\" after \"]\"")
+			}
+			port = port[1:]
+			if err := checkPort(port); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if i := strings.IndexByte(e, ':'); i >= 0 {
+		host, port = e[:i], e[i+1:]
+		if err := checkPort(port); err != nil {
+			return err
+		}
+	}
+	return checkHostName(host)
+}
+
+// checkPort accepts a decimal port from 1 to 65535 without sign or leading zeros.
+func checkPort(p string) error {
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 || p[0] < '1' || p[0] > '9' {
+		return fmt.Errorf("port must be a number from 1 to 65535")
+	}
+	return nil
+}
+
+// checkHostName applies the DNS rules for host names (RFC 1123 labels); IPv4 addresses are
+// such names too.
+func checkHostName(h string) error {
+	if h == "" || len(h) > 253 {
+		return fmt.Errorf("host must be 1 to 253 characters")
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("host must be dot-separated labels of 1 to 63 characters")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' && i > 0 && i < len(label)-1
+			if !ok {
+				return fmt.Errorf("host labels may hold only letters, digits and inner hyphens")
+			}
 		}
 	}
 	return nil

@@ -2,7 +2,10 @@
 // validation rules for them, object-name expansion and the job state machine. It does no I/O.
 package snapshot
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Job states, as ICE names them.
 const (
@@ -111,6 +114,24 @@ func FormatCursorTime(t time.Time) string {
 		return t.Format(TimeLayout)
 	}
 	return t.Format(TimeLayoutMillis)
+}
+
+// FormatExactTime renders t always with milliseconds: a window's EndTime that must not be
+// read as a whole second (see ParseEndTime).
+func FormatExactTime(t time.Time) string { return t.UTC().Format(TimeLayoutMillis) }
+
+// ParseEndTime reads the end of a time window: t as written, and last, the last millisecond
+// the window covers. A value in ICE's second layout covers its whole second (last = t +
+// 999 ms), since CreateTime is shown that way and a record at T.5 shows as T; a value with a
+// fraction is exact (last = t), as paging cursors are.
+func ParseEndTime(s string) (t, last time.Time, ok bool) {
+	if t, ok = ParseTime(s); !ok {
+		return t, t, false
+	}
+	if strings.Contains(s, ".") {
+		return t, t, true
+	}
+	return t, t.Add(time.Second - time.Millisecond), true
 }
 
 // ParseTime accepts ICE's layout and the millisecond form.

@@ -107,3 +107,28 @@ func FuzzSplitRTMPURL(f *testing.F) {
 		}
 	})
 }
+
+// CheckURL refuses at once what Open would refuse before connecting, for every type.
+func TestCheckURLRefusesWhatOpenWould(t *testing.T) {
+	for _, c := range []struct{ typ, url string }{
+		{"rtmp", "rtmp://example.com/live/stream"}, {"rtmp", "rtmps://example.com:443/app"},
+		{"rtsp", "rtsp://10.0.0.1:554/stream1"}, {"hls", "https://cdn.example/live/index.m3u8"},
+		{"http-flv", "http://10.0.0.2:8080/live/a.flv"}, {"srt", "srt://10.0.0.3:9000?streamid=x&latency=200000"},
+	} {
+		if err := CheckURL(c.typ, c.url); err != nil {
+			t.Errorf("%s %s: %v", c.typ, c.url, err)
+		}
+	}
+	for _, c := range []struct{ typ, url string }{
+		{"rtmp", "rtmp://example.com:1"}, {"rtmp", "rtmp://example.com/"}, {"rtmp", "rtmp://example.com//key"},
+		{"rtmp", "rtmp://example.com:/live/key"}, {"rtmp", "rtmp://example.com/live/key#frag"},
+		{"srt", "srt://10.0.0.3:9000?mode=listener"}, {"srt", "srt://10.0.0.3"}, {"hls", "http://h:0/x.m3u8"},
+	} {
+		if err := CheckURL(c.typ, c.url); !errors.Is(err, ErrInvalidURL) {
+			t.Errorf("%s %s: want ErrInvalidURL, got %v", c.typ, c.url, err)
+		}
+	}
+	if err := CheckURL("webrtc", "whep://h/x"); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("unknown type: %v", err)
+	}
+}

@@ -137,6 +137,22 @@ func Open(ctx context.Context, streamType, rawURL string, opt Options) (Stream, 
 	}
 }
 
+// CheckURL reports, without connecting, whether Open could ever use rawURL as streamType:
+// nil, or an error wrapping ErrInvalidURL (e.g. rtmp://host without app and stream key, an
+// SRT listener) or ErrUnsupported. Open applies the same rules first.
+func CheckURL(streamType, rawURL string) error {
+	switch streamType {
+	case "rtmp":
+		_, err := splitRTMPURL(rawURL)
+		return err
+	case "rtsp", "hls", "http-flv", "srt":
+		_, err := parseAVURL(streamType, rawURL)
+		return err
+	default:
+		return fmt.Errorf("%w: %q", ErrUnsupported, streamType)
+	}
+}
+
 // Probe opens the stream and waits for its first video unit, all within timeout (0 → 10 s).
 // It is what SubmitLiveSnapshotJob and `start` use to check a stream is live.
 func Probe(ctx context.Context, streamType, rawURL string, timeout time.Duration) error {

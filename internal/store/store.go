@@ -27,6 +27,8 @@ type Store interface {
 	Close() error
 	// Leases share the started jobs among runner processes (see Leases).
 	Leases
+	// Buckets give every output bucket one owning account (see Buckets).
+	Buckets
 
 	// CreateAccount stores a new account and returns it with its assigned ID.
 	CreateAccount(ctx context.Context, a auth.Account) (auth.Account, error)

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("FencedCaptures", func(t *testing.T) { testFencedCaptures(t, open(t)) })
 	t.Run("JobsVersion", func(t *testing.T) { testJobsVersion(t, open(t)) })
 	t.Run("TokenBuckets", func(t *testing.T) { testTokenBuckets(t, open(t)) })
+	t.Run("BucketOwners", func(t *testing.T) { testBuckets(t, open(t)) })
 	runConcurrent(t, func(t *testing.T, n int) []store.Store {
 		s := open(t)
 		handles := make([]store.Store, n)
@@ -58,6 +59,7 @@ func runConcurrent(t *testing.T, open func(t *testing.T, n int) []store.Store) {
 	t.Run("TokensAreNeverOverdrawn", func(t *testing.T) { testTokenRace(t, open(t, 4)) })
 	t.Run("ClaimersNeverShareAJob", func(t *testing.T) { testClaimRace(t, open(t, 3)) })
 	t.Run("FenceHoldsUnderConcurrency", func(t *testing.T) { testFenceRace(t, open(t, 2)) })
+	t.Run("OneOwnerPerBucket", func(t *testing.T) { testBucketRace(t, open(t, 3)) })
 }
 
 var ctx = context.Background()
