@@ -500,7 +500,9 @@ func TestLeak(t *testing.T) {
 	if raceEnabled {
 		return
 	}
-	if grow := m2.rss - m1.rss; grow > 3*1024 {
+	// 6 MB: below the smallest leak that matters (7.5 MB a half), above the few MB Go's heap
+	// and glibc's arenas wander by between two settled points.
+	if grow := m2.rss - m1.rss; grow > 6*1024 {
 		t.Errorf("RSS grew by %d kB over the second 1000 decodes", grow)
 	}
 	if grow := m2.rss - m0.rss; grow > 16*1024 {
