@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A zoned IPv6 literal is the same address as without its zone, so a link-local or metadata
@@ -74,5 +75,39 @@ func TestStartRefusedByTheNetworkPolicySaysSo(t *testing.T) {
 	ice.wantError("SendLiveSnapshotJobCommand", map[string]string{"JobId": job, "Command": "start"}, 400, "InvalidParameter")
 	if logs := svc.Logs.String(); !strings.Contains(logs, "refused by the network policy") {
 		t.Fatalf("the refusal is not logged:\n%s", logs)
+	}
+}
+
+// Credentials and tokens in a stream URL never reach the logs (they used to, in "pipeline
+// started").
+func TestStreamURLSecretsAreNotLogged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time stream test")
+	}
+	relay := startRelay(t)
+	publish(t, "rtmp://"+relay+"/live/secret")
+	svc := startService(t, "--min-interval", "1")
+	ice := svc.client(t, modeV3)
+	waitLive(t, "rtmp://"+relay+"/live/secret")
+	tpl := ice.must("CreateLiveSnapshotTemplate", map[string]string{"TemplateName": "secret", "TimeInterval": "1",
+		"SequenceFormat": "s/{JobId}/{Sequence}.jpg"})["TemplateId"].(string)
+	u := "rtmp://user:pa55word-in-url@" + relay + "/live/secret?token=tok3n-in-url"
+	job := ice.must("SubmitLiveSnapshotJob", map[string]string{"JobName": "secret url", "TemplateId": tpl,
+		"StreamInput":    jsonText(map[string]string{"Type": "rtmp", "Url": u}),
+		"SnapshotOutput": jsonText(map[string]string{"StorageType": "oss", "Endpoint": "oss-cn-shanghai.aliyuncs.com", "Bucket": "secretbucket"})})["JobId"].(string)
+	waitFor(t, 30*time.Second, "a snapshot", func() bool {
+		got := ice.must("GetLiveSnapshotJob", map[string]string{"JobId": job})
+		n, _ := got["SnapshotCount"].(float64)
+		return n >= 1
+	})
+	ice.must("SendLiveSnapshotJobCommand", map[string]string{"JobId": job, "Command": "stop"})
+	logs := svc.Logs.String()
+	if !strings.Contains(logs, "pipeline started") {
+		t.Fatal("no pipeline in the logs: the test saw nothing")
+	}
+	for _, secret := range []string{"pa55word-in-url", "tok3n-in-url"} {
+		if i := strings.Index(logs, secret); i >= 0 {
+			t.Errorf("the log holds %q: ...%s...", secret, logs[max(0, i-120):min(len(logs), i+40)])
+		}
 	}
 }
