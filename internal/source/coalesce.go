@@ -53,8 +53,12 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 	if c.buf == nil {
 		c.buf = make([]byte, coalesceBuffer)
 	}
-	if wait := c.every - time.Since(c.last); wait > 0 && !c.behind {
-		time.Sleep(wait) // a closed connection fails the read that follows
+	if now := time.Now(); now.Sub(c.last) < c.every && !c.behind {
+		// Wait for the next multiple of the period on the wall clock, not for a period after
+		// this stream's own last read: every stream of the process then wakes at the same
+		// instants, and a handful of thread wake-ups serve them all. A closed connection
+		// fails the read that follows.
+		time.Sleep(now.Truncate(c.every).Add(c.every).Sub(now))
 	}
 	n, err := c.Conn.Read(c.buf)
 	c.last, c.behind = time.Now(), n == len(c.buf)
