@@ -5,6 +5,7 @@
 //
 //	serve       run the API and the capture runners
 //	runner      one runner process (started by serve)
+//	probe       one stream probe in its own process (started by serve)
 //	call        call an API action, signed with an access key (a small CLI client)
 //	accounts    administer accounts on the store directly
 //	keys        administer access keys on the store directly
@@ -37,6 +38,8 @@ func main() {
 		err = keys(args, os.Stdout)
 	case "runner":
 		err = runnerChild(args)
+	case "probe":
+		err = probeChild(args, os.Stdout)
 	case "rtmp-relay":
 		err = relay(args)
 	case "version", "--version", "-v":

@@ -290,15 +290,10 @@ func (c serveConfig) apiHandler(db store.Store, outputs *blob.Router, policy *ne
 	svc := &api.Service{
 		Store: db,
 		Probe: func(ctx context.Context, in snapshot.StreamInput) error {
-			err := source.ProbeWith(ctx, in.Type, in.URL, source.Options{ConnectTimeout: c.ProbeTimeout, DialContext: policy.DialContext(c.ProbeTimeout),
-				CheckAddr: policy.Check, RTSPTransport: in.Transport})
+			err := c.probe(ctx, in)
 			if errors.Is(err, netpolicy.ErrRefused) {
 				// Not "no such stream": the operator's policy refuses where the name leads.
 				logger.Info("stream refused by the network policy", "url", redact.URL(in.URL), "err", err)
-				return err
-			}
-			if errors.Is(err, source.ErrStreamNotFound) || errors.Is(err, source.ErrStalled) || errors.Is(err, source.ErrEnded) {
-				return fmt.Errorf("%w: %v", api.ErrStreamNotFound, err)
 			}
 			return err
 		},
