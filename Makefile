@@ -34,7 +34,7 @@ test-short: deps
 FUZZTIME ?= 8s
 FUZZ_TARGETS := ./internal/snapshot:FuzzExpand ./internal/source:FuzzSplitRTMPURL ./internal/source:FuzzBitstream \
 	./internal/rpc:FuzzParseParams ./internal/rpc:FuzzVerifyV1 ./internal/rpc:FuzzVerifyV3 \
-	./internal/api:FuzzParams ./internal/blob:FuzzParseConfig ./internal/h26x:FuzzH264RecoveryPoint
+	./internal/api:FuzzParams ./internal/blob:FuzzParseConfig ./internal/bitstream:FuzzH264RecoveryPoint
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/livesnap/livesnap/internal/h26x"
+	"github.com/livesnap/livesnap/internal/bitstream"
 	"github.com/livesnap/livesnap/internal/media"
 )
 
@@ -135,18 +135,6 @@ func putLeb(dst []byte, v uint64) int {
 	}
 }
 
-// readLeb decodes a LEB128 value, returning its length (0 if malformed).
-func readLeb(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < 8 && i < len(b); i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i]&0x80 == 0 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
-}
-
 // errNotRAP is wrapped in ErrCorrupt: without a random access point the reference chain is
 // broken by definition.
 var errNotRAP = errors.New("first unit is not a clean random access point with its parameter sets")
@@ -172,7 +160,7 @@ func checkRandomAccess(codec media.Codec, nalus [][]byte) error {
 			case 5: // IDR slice
 				rap = true
 			case 6: // SEI: a recovery point makes an intra-refresh entry the decoder tracks
-				if _, ok := h26x.H264RecoveryPoint(b[1:]); ok {
+				if _, ok := bitstream.H264RecoveryPoint(b[1:]); ok {
 					rap = true
 				}
 			}
@@ -210,7 +198,7 @@ func checkRandomAccess(codec media.Codec, nalus [][]byte) error {
 				if !hasSize {
 					break
 				}
-				size, l := readLeb(b[hdr:])
+				size, l := bitstream.ReadLEB128(b[hdr:])
 				if l == 0 || uint64(len(b)-hdr-l) < size {
 					return fmt.Errorf("%w: bad OBU size", ErrCorrupt)
 				}

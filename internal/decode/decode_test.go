@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livesnap/livesnap/internal/bitstream"
 	"github.com/livesnap/livesnap/internal/media"
 )
 
@@ -391,7 +392,7 @@ func TestAV1(t *testing.T) {
 		var obus [][]byte
 		for _, o := range u.NALUs {
 			_, hdr := obuHeader(o)
-			_, l := readLeb(o[hdr:])
+			_, l := bitstream.ReadLEB128(o[hdr:])
 			bare := append(append([]byte{o[0] &^ 0x02}, o[1:hdr]...), o[hdr+l:]...)
 			obus = append(obus, bare)
 		}

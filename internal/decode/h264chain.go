@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/livesnap/livesnap/internal/h26x"
+	"github.com/livesnap/livesnap/internal/bitstream"
 	"github.com/livesnap/livesnap/internal/media"
 )
 
@@ -32,14 +32,14 @@ func checkH264Chain(units []media.AccessUnit) error {
 			}
 			switch typ := n[0] & 0x1f; typ {
 			case 7:
-				r := h26x.NewBitReader(h26x.Unescape(n[1:]))
+				r := bitstream.NewBitReader(bitstream.Unescape(n[1:]))
 				id, info, err := parseSPS(r)
 				if err != nil {
 					return fmt.Errorf("%w: unit %d: SPS: %v", ErrCorrupt, i, err)
 				}
 				spss[id] = spsInfo{info.log2MaxFrameNum, info.gapsAllowed, info.separatePlanes}
 			case 8:
-				r := h26x.NewBitReader(h26x.Unescape(n[1:]))
+				r := bitstream.NewBitReader(bitstream.Unescape(n[1:]))
 				ppsID, spsID := r.UE(), r.UE()
 				if r.Err != nil {
 					return fmt.Errorf("%w: unit %d: PPS: %v", ErrCorrupt, i, r.Err)
@@ -50,7 +50,7 @@ func checkH264Chain(units []media.AccessUnit) error {
 					continue
 				}
 				first = false
-				r := h26x.NewBitReader(h26x.Unescape(n[1:min(len(n), 64)]))
+				r := bitstream.NewBitReader(bitstream.Unescape(n[1:min(len(n), 64)]))
 				r.UE() // first_mb_in_slice
 				r.UE() // slice_type
 				ppsID := r.UE()
@@ -98,7 +98,7 @@ type spsFields struct {
 
 // parseSPS reads an H.264 SPS (RBSP after the NAL header) up to
 // gaps_in_frame_num_value_allowed_flag.
-func parseSPS(r *h26x.BitReader) (uint32, spsFields, error) {
+func parseSPS(r *bitstream.BitReader) (uint32, spsFields, error) {
 	var f spsFields
 	profile := r.U(8)
 	r.U(16) // constraint flags, level_idc

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/color"
 	"image/jpeg"
 	"math"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livesnap/livesnap/internal/bitstream"
 	"github.com/livesnap/livesnap/internal/media"
 	"github.com/livesnap/livesnap/internal/testenv"
 )
@@ -309,7 +309,7 @@ func splitOBU(data []byte) []media.AccessUnit {
 	var units []media.AccessUnit
 	for len(data) > 0 {
 		_, hdr := obuHeader(data)
-		size, l := readLeb(data[hdr:])
+		size, l := bitstream.ReadLEB128(data[hdr:])
 		n := hdr + l + int(size)
 		obu := data[:n]
 		data = data[n:]
@@ -346,32 +346,10 @@ func psnr(t testing.TB, img image.Image, ref []byte) float64 {
 	if len(ref) != b.Dx()*b.Dy()*3 {
 		t.Fatalf("reference size %d does not match %dx%d", len(ref), b.Dx(), b.Dy())
 	}
-	var sum float64
-	i := 0
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl := rgbAt(img, x, y)
-			for _, d := range [3]float64{float64(r) - float64(ref[i]), float64(g) - float64(ref[i+1]), float64(bl) - float64(ref[i+2])} {
-				sum += d * d
-			}
-			i += 3
-		}
-	}
-	mse := sum / float64(len(ref))
-	if mse == 0 {
-		return 99
-	}
-	return 10 * math.Log10(255*255/mse)
+	return testenv.PSNR(img, ref)
 }
 
-func rgbAt(img image.Image, x, y int) (r, g, b uint8) {
-	if yc, ok := img.(*image.YCbCr); ok {
-		yi, ci := yc.YOffset(x, y), yc.COffset(x, y)
-		return color.YCbCrToRGB(yc.Y[yi], yc.Cb[ci], yc.Cr[ci])
-	}
-	r32, g32, b32, _ := img.At(x, y).RGBA()
-	return uint8(r32 >> 8), uint8(g32 >> 8), uint8(b32 >> 8)
-}
+func rgbAt(img image.Image, x, y int) (r, g, b uint8) { return testenv.RGBAt(img, x, y) }
 
 // meanRGB averages an image's colour.
 func meanRGB(img image.Image) (r, g, b float64) {

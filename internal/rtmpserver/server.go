@@ -39,7 +39,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 
-	"github.com/livesnap/livesnap/internal/h26x"
+	"github.com/livesnap/livesnap/internal/bitstream"
 )
 
 // Defaults used when the Server's fields are zero.
@@ -473,7 +473,7 @@ func (s *Server) unpublish(p *path) {
 func h264RecoveryPoint(au [][]byte) bool {
 	for _, n := range au {
 		if len(n) > 0 && n[0]&0x1f == 6 {
-			if _, ok := h26x.H264RecoveryPoint(n[1:]); ok {
+			if _, ok := bitstream.H264RecoveryPoint(n[1:]); ok {
 				return true
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/livesnap/livesnap/internal/bitstream"
 )
 
 // maxNALUs bounds the NAL units (or OBUs) of one access unit; sliced 4K pictures have a few
@@ -90,7 +92,7 @@ func splitOBUs(buf []byte) ([][]byte, error) {
 		if buf[0]&0x02 == 0 || len(buf) < hdr {
 			return nil, fmt.Errorf("%w: OBU without size field", errBadBitstream)
 		}
-		size, n := leb128(buf[hdr:])
+		size, n := bitstream.ReadLEB128(buf[hdr:])
 		if n == 0 || size > uint64(len(buf)-hdr-n) {
 			return nil, fmt.Errorf("%w: bad OBU size", errBadBitstream)
 		}
@@ -102,19 +104,6 @@ func splitOBUs(buf []byte) ([][]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-// leb128 decodes an unsigned LEB128 value (at most 8 bytes), returning its length (0 when
-// malformed).
-func leb128(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < 8 && i < len(b); i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i]&0x80 == 0 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }
 
 // codecConfig is a stream's codec configuration as a container gives it (extradata).

@@ -3,7 +3,7 @@ package source
 import (
 	"bytes"
 
-	"github.com/livesnap/livesnap/internal/h26x"
+	"github.com/livesnap/livesnap/internal/bitstream"
 	"github.com/livesnap/livesnap/internal/media"
 )
 
@@ -107,7 +107,7 @@ func (b *unitBuilder) h26x(nalus [][]byte) (au media.AccessUnit, ok bool) {
 			}
 		}
 		if b.codec == media.CodecH264 && typ == h264NALSEI {
-			if frames, ok := h26x.H264RecoveryPoint(n[1:]); ok {
+			if frames, ok := bitstream.H264RecoveryPoint(n[1:]); ok {
 				recovery = frames
 			}
 		}

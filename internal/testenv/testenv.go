@@ -6,6 +6,9 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,4 +104,39 @@ func makeStandIn() (string, error) {
 		return "", err
 	}
 	return out, os.Rename(tmp.Name(), out) // atomic: other test processes see all or nothing
+}
+
+// PSNR compares img with an RGB24 picture of the same size, over R, G and B (0 when the
+// sizes differ, 99 when identical).
+func PSNR(img image.Image, rgb []byte) float64 {
+	b := img.Bounds()
+	if len(rgb) != b.Dx()*b.Dy()*3 {
+		return 0
+	}
+	var sum float64
+	i := 0
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl := RGBAt(img, x, y)
+			for _, d := range [3]float64{float64(r) - float64(rgb[i]), float64(g) - float64(rgb[i+1]), float64(bl) - float64(rgb[i+2])} {
+				sum += d * d
+			}
+			i += 3
+		}
+	}
+	mse := sum / float64(len(rgb))
+	if mse == 0 {
+		return 99
+	}
+	return 10 * math.Log10(255*255/mse)
+}
+
+// RGBAt is the pixel at x, y as 8-bit RGB (a JPEG's YCbCr converted as image/color does).
+func RGBAt(img image.Image, x, y int) (r, g, b uint8) {
+	if yc, ok := img.(*image.YCbCr); ok {
+		yi, ci := yc.YOffset(x, y), yc.COffset(x, y)
+		return color.YCbCrToRGB(yc.Y[yi], yc.Cb[ci], yc.Cr[ci])
+	}
+	r32, g32, b32, _ := img.At(x, y).RGBA()
+	return uint8(r32 >> 8), uint8(g32 >> 8), uint8(b32 >> 8)
 }

@@ -13,9 +13,7 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/color"
 	"image/jpeg"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,35 +268,5 @@ func DecodeJPEG(t testing.TB, b []byte) image.Image {
 	return img
 }
 
-// PSNR compares img with an RGB24 picture of the same size, over R, G and B.
-func PSNR(img image.Image, rgb []byte) float64 {
-	b := img.Bounds()
-	if len(rgb) != b.Dx()*b.Dy()*3 {
-		return 0
-	}
-	var sum float64
-	i := 0
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl := rgbAt(img, x, y)
-			for _, d := range [3]float64{float64(r) - float64(rgb[i]), float64(g) - float64(rgb[i+1]), float64(bl) - float64(rgb[i+2])} {
-				sum += d * d
-			}
-			i += 3
-		}
-	}
-	mse := sum / float64(len(rgb))
-	if mse == 0 {
-		return 99
-	}
-	return 10 * math.Log10(255*255/mse)
-}
-
-func rgbAt(img image.Image, x, y int) (r, g, b uint8) {
-	if yc, ok := img.(*image.YCbCr); ok {
-		yi, ci := yc.YOffset(x, y), yc.COffset(x, y)
-		return color.YCbCrToRGB(yc.Y[yi], yc.Cb[ci], yc.Cr[ci])
-	}
-	r32, g32, b32, _ := img.At(x, y).RGBA()
-	return uint8(r32 >> 8), uint8(g32 >> 8), uint8(b32 >> 8)
-}
+// PSNR compares img with an RGB24 picture of the same size (see testenv.PSNR).
+func PSNR(img image.Image, rgb []byte) float64 { return testenv.PSNR(img, rgb) }

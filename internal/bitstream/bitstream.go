@@ -1,7 +1,8 @@
-// Package h26x reads the few H.264/H.265 bitstream structures livesnap needs outside the
-// decoder itself: emulation prevention, Exp-Golomb fields and recovery point SEI messages.
-// Sources use it to find random access points, decode to check reference chains.
-package h26x
+// Package bitstream reads the few codec bitstream structures livesnap needs outside the
+// decoder itself: H.264/H.265 emulation prevention, Exp-Golomb fields and recovery point SEI
+// messages, and AV1's LEB128 sizes. Sources use it to find random access points and split
+// units, decode to check reference chains and pack units for the decoder.
+package bitstream
 
 import "errors"
 
@@ -119,6 +120,22 @@ func seiNumber(b []byte) (v, n int) {
 		n++
 		if b[n-1] != 0xff {
 			return v, n
+		}
+	}
+	return 0, 0
+}
+
+// maxLEB128 is the longest LEB128 value AV1 allows (8 bytes).
+const maxLEB128 = 8
+
+// ReadLEB128 decodes an unsigned LEB128 value (at most 8 bytes), returning it and its
+// length, or a length of 0 when b does not start with a valid one.
+func ReadLEB128(b []byte) (uint64, int) {
+	var v uint64
+	for i := 0; i < maxLEB128 && i < len(b); i++ {
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i]&0x80 == 0 {
+			return v, i + 1
 		}
 	}
 	return 0, 0

@@ -1,4 +1,4 @@
-package h26x
+package bitstream
 
 import "testing"
 
@@ -57,4 +57,33 @@ func FuzzH264RecoveryPoint(f *testing.F) {
 			t.Fatalf("recovery frames %d out of range", n)
 		}
 	})
+}
+
+func TestReadLEB128(t *testing.T) {
+	for _, c := range []struct {
+		in   []byte
+		v    uint64
+		size int
+	}{
+		{[]byte{0x00}, 0, 1},
+		{[]byte{0x7f, 0xff}, 127, 1},
+		{[]byte{0x80, 0x01}, 128, 2},
+		{[]byte{0xe5, 0x8e, 0x26}, 624485, 3},
+		{[]byte{0x80}, 0, 0},     // truncated
+		{bytesOf(0x80, 9), 0, 0}, // longer than 8 bytes
+		{nil, 0, 0},
+	} {
+		v, n := ReadLEB128(c.in)
+		if v != c.v || n != c.size {
+			t.Errorf("ReadLEB128(%x) = %d, %d; want %d, %d", c.in, v, n, c.v, c.size)
+		}
+	}
+}
+
+func bytesOf(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
 }
