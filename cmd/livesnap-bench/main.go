@@ -484,8 +484,16 @@ func all(ctx context.Context, args []string) error {
 	long := fs.Int("long-streams", 200, "streams of the long memory run (0 skips it)")
 	longWindow := fs.Duration("long-window", 10*time.Minute, "window of the long memory run")
 	only := fs.String("only", "", "run only these parts, comma-separated: floor, compare, search, long")
+	searchList := fs.String("search", strings.Join(bench.SearchNames(), ","), "the schedules searched, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var searches []string
+	for _, n := range strings.Split(*searchList, ",") {
+		if !contains(bench.SearchNames(), n) {
+			return fmt.Errorf("--search: unknown schedule %q (have %s)", n, strings.Join(bench.SearchNames(), ", "))
+		}
+		searches = append(searches, n)
 	}
 	if err := c.check(true); err != nil {
 		return err
@@ -505,7 +513,7 @@ func all(ctx context.Context, args []string) error {
 	p := &bench.Plan{Livesnap: c.livesnap, FFmpeg: c.ffmpeg, CacheDir: c.cache, Sample: c.sample, WorkDir: work,
 		Runners: c.runners, Keep: c.keep, StartRate: c.startRate, Out: os.Stdout, Progress: progress,
 		CompareStreams: *compare, CompareExact: *compareExact, Window: *window, Warmup: *warmup, Budget: *budget, MaxStreams: *maxN,
-		LongStreams: *long, LongWindow: *longWindow, Only: parts}
+		LongStreams: *long, LongWindow: *longWindow, Only: parts, Searches: searches}
 	progress(fmt.Sprintf("benchmark on %d CPUs; progress on stderr, the report on stdout", runtime.NumCPU()))
 	rep, err := p.Run(ctx)
 	if jerr := writeJSON(c.json, rep); jerr != nil && err == nil {

@@ -33,7 +33,8 @@ func TestPrintTargetsJudgesWhatTheReportHolds(t *testing.T) {
 			{Side: SideLivesnap, Variant: "1080p", Interval: 5, Policy: "keyframe", Sustained: 256},
 			{Side: SideFFmpeg, Variant: "1080p", Interval: 5, Policy: "keyframe", Sustained: 100},
 		},
-		Long: []Result{{Streams: 200, Window: 600, RSSGrowthPerStream: 0.5, SteadyRSSTotal: 600}},
+		Long: []Result{{Streams: 200, Window: 600, RSSGrowthPerStream: 0.5, SteadyRSSTotal: 600,
+			SteadyRSSPerStream: 3.5, CPUPerSnapshotMS: 24}},
 	}
 	var b bytes.Buffer
 	PrintTargets(&b, rep)
@@ -41,9 +42,10 @@ func TestPrintTargetsJudgesWhatTheReportHolds(t *testing.T) {
 	for _, want := range []string{
 		"MET     1080p 5 s keyframe: >= 200 streams sustained: 256",
 		"MET     1080p 5 s keyframe: >= 2x the baseline's streams: 256 vs 100",
-		"MET     1080p 5 s keyframe: <= 3 MiB RSS per stream: 2.50",
+		// memory and CPU per snapshot are judged on the long run, at scale
+		"MISSED  1080p 5 s keyframe: <= 3 MiB RSS per stream: 3.50 at 200 streams",
 		"MET     1080p 60 s keyframe: >= 10x CPU efficiency per stream: 12.0x",
-		"MISSED  per-snapshot CPU within 1.25x of the floor: 30.0 ms vs 20.0 ms = 1.50x",
+		"MET     per-snapshot CPU within 1.25x of the floor: 24.0 ms vs 20.0 ms = 1.20x at 200 streams",
 		"MISSED  memory does not grow over 600 s: +100.0 MiB",
 	} {
 		if !strings.Contains(out, want) {
@@ -52,5 +54,39 @@ func TestPrintTargetsJudgesWhatTheReportHolds(t *testing.T) {
 	}
 	if strings.Contains(out, "exact") {
 		t.Errorf("judged the exact target without its figures:\n%s", out)
+	}
+
+	// Without a long run, the side-by-side run is all there is.
+	rep.Long = nil
+	b.Reset()
+	PrintTargets(&b, rep)
+	out = b.String()
+	for _, want := range []string{
+		"MET     1080p 5 s keyframe: <= 3 MiB RSS per stream: 2.50 at 20 streams",
+		"MISSED  per-snapshot CPU within 1.25x of the floor: 30.0 ms vs 20.0 ms = 1.50x at 20 streams",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
+
+func TestPlanSearchesOnlyTheNamedSchedules(t *testing.T) {
+	names := SearchNames()
+	if strings.Join(names, ",") != "1080p-5s-keyframe,1080p-60s-keyframe,1080p-5s-exact" {
+		t.Fatalf("search schedules: %v", names)
+	}
+	p := &Plan{Searches: []string{"1080p-5s-exact"}}
+	var picked []string
+	for _, s := range searchSchedules {
+		if p.searches(s) {
+			picked = append(picked, s.name())
+		}
+	}
+	if strings.Join(picked, ",") != "1080p-5s-exact" {
+		t.Errorf("searched %v, want only 1080p-5s-exact", picked)
+	}
+	if p := (&Plan{}); !p.searches(searchSchedules[1]) {
+		t.Error("an empty list must search every schedule")
 	}
 }
