@@ -28,7 +28,9 @@ mkdir -p "$DATA"
 echo "== starting an RTMP relay on $RTMP and publishing $SAMPLE to $STREAM"
 $BIN rtmp-relay --listen "$RTMP" 2>"$DATA/relay.log" & pids+=($!)
 sleep 0.5
-ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i "$SAMPLE" -map 0:v -map 0:a? -c copy -f flv "$STREAM" & pids+=($!)
+# The sample clip's file is cut short: ffmpeg's "partial file" message at each loop is that, and
+# the loop goes on; it goes to a log rather than between the demo's lines.
+ffmpeg -nostdin -hide_banner -loglevel error -re -stream_loop -1 -i "$SAMPLE" -map 0:v -map 0:a? -c copy -f flv "$STREAM" 2>"$DATA/ffmpeg.log" & pids+=($!)
 
 echo "== starting livesnap serve on $API (data in $DATA, log in $DATA/livesnap.log)"
 $BIN serve --listen "$API" --data "$DATA" 2>"$DATA/livesnap.log" & pids+=($!)

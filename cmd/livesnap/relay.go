@@ -23,7 +23,6 @@ func relay(args []string) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	logger.Info("rtmp relay listening", "addr", *listen)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()

@@ -258,9 +258,11 @@ func serve(args []string) error {
 		go func() { defer func() { done <- struct{}{} }(); f() }()
 	}
 	defer func() {
+		logger.Info("livesnap stopping: waiting for the runners and background work")
 		for range background {
 			<-done
 		}
+		logger.Info("livesnap stopped")
 	}()
 
 	if cfg.RunnerOnly {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,10 +45,34 @@ type Local struct {
 	Root string
 }
 
+// maxFileName is the longest file name (one path segment) Linux file systems take (NAME_MAX),
+// in bytes: a longer segment is refused up front rather than failing every write.
+const maxFileName = 255
+
+// withoutPath drops the file system path from an os error: errors reach GetLiveSnapshotJob's
+// LastError, and API callers must not see the server's directories or temporary names. The
+// bucket and object name, which are the caller's own, are added by the caller.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	case errors.As(err, &le):
+		return fmt.Errorf("%s: %w", le.Op, le.Err)
+	}
+	return err
+}
+
 // Path returns where an object lives on disk, refusing names that would leave Root/<bucket>.
 func (l *Local) Path(bucket, object string) (string, error) {
 	if err := checkNames(bucket, object); err != nil {
 		return "", err
+	}
+	for _, seg := range strings.Split(object, "/") {
+		if len(seg) > maxFileName {
+			return "", fmt.Errorf("%w: object name %q has a segment of %d bytes, over the %d a local file name may have", ErrRefused, object, len(seg), maxFileName)
+		}
 	}
 	dir := filepath.Join(l.Root, bucket)
 	p := filepath.Join(dir, filepath.FromSlash(object))
@@ -64,11 +89,11 @@ func (l *Local) Put(ctx context.Context, out snapshot.SnapshotOutput, object str
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, err)
+		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, withoutPath(err))
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
 	if err != nil {
-		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, err)
+		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, withoutPath(err))
 	}
 	_, werr := tmp.Write(data)
 	if werr == nil {
@@ -86,7 +111,7 @@ func (l *Local) Put(ctx context.Context, out snapshot.SnapshotOutput, object str
 	}
 	if werr != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, werr)
+		return fmt.Errorf("put %s/%s: %w", out.Bucket, object, withoutPath(werr))
 	}
 	return nil
 }
@@ -98,7 +123,7 @@ func (l *Local) Delete(ctx context.Context, out snapshot.SnapshotOutput, object 
 		return err
 	}
 	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("delete %s/%s: %w", out.Bucket, object, err)
+		return fmt.Errorf("delete %s/%s: %w", out.Bucket, object, withoutPath(err))
 	}
 	return nil
 }

@@ -122,7 +122,13 @@ func (s *supervisor) miss(reason string, tick time.Time, err error) {
 	if s.m.Metrics != nil {
 		s.m.Metrics.Misses.WithLabelValues(reason).Inc()
 	}
-	s.log.Info("snapshot missed", "reason", reason, "tick", tick.UTC().Format(time.RFC3339Nano), "err", err)
+	// A source's misses are the stream's business; a failed write or record is the
+	// operator's (storage or store trouble), so it is a warning.
+	level := slog.LevelInfo
+	if reason == missWrite || reason == missRecord {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "snapshot missed", "reason", reason, "tick", tick.UTC().Format(time.RFC3339Nano), "err", err)
 	s.publish()
 }
 
