@@ -477,6 +477,7 @@ func all(ctx context.Context, args []string) error {
 	c.register(fs)
 	compare := fs.Int("compare-streams", 20, "streams of the side-by-side runs")
 	compareExact := fs.Int("compare-exact-streams", 6, "streams of the side-by-side exact run (the baseline decodes every frame)")
+	compare60 := fs.Int("compare-60s-streams", 100, "streams of the side-by-side 60 s run (where per-stream costs, not fixed ones, decide)")
 	window := fs.Duration("window", 60*time.Second, "measurement window of a step (60 s schedules: 5 intervals at least)")
 	warmup := fs.Duration("warmup", 15*time.Second, "warmup of a step")
 	budget := fs.Duration("budget", 20*time.Minute, "time for each side's search of each schedule")
@@ -498,8 +499,8 @@ func all(ctx context.Context, args []string) error {
 	if err := c.check(true); err != nil {
 		return err
 	}
-	if *compare < 1 || *compareExact < 1 || *maxN < 1 || *maxN > bench.MaxStreams || *long < 0 || *long > bench.MaxStreams {
-		return fmt.Errorf("--compare-streams, --max and --long-streams must be from 1 to %d", bench.MaxStreams)
+	if *compare < 1 || *compareExact < 1 || *compare60 < 1 || *compare60 > bench.MaxStreams || *maxN < 1 || *maxN > bench.MaxStreams || *long < 0 || *long > bench.MaxStreams {
+		return fmt.Errorf("--compare-streams, --compare-exact-streams, --compare-60s-streams, --max and --long-streams must be from 1 to %d", bench.MaxStreams)
 	}
 	work, cleanWork, err := c.workDir()
 	if err != nil {
@@ -512,7 +513,7 @@ func all(ctx context.Context, args []string) error {
 	}
 	p := &bench.Plan{Livesnap: c.livesnap, FFmpeg: c.ffmpeg, CacheDir: c.cache, Sample: c.sample, WorkDir: work,
 		Runners: c.runners, Keep: c.keep, StartRate: c.startRate, Out: os.Stdout, Progress: progress,
-		CompareStreams: *compare, CompareExact: *compareExact, Window: *window, Warmup: *warmup, Budget: *budget, MaxStreams: *maxN,
+		CompareStreams: *compare, CompareExact: *compareExact, Compare60: *compare60, Window: *window, Warmup: *warmup, Budget: *budget, MaxStreams: *maxN,
 		LongStreams: *long, LongWindow: *longWindow, Only: parts, Searches: searches}
 	progress(fmt.Sprintf("benchmark on %d CPUs; progress on stderr, the report on stdout", runtime.NumCPU()))
 	rep, err := p.Run(ctx)

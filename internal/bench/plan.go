@@ -30,7 +30,13 @@ type Plan struct {
 	// CompareExact is the streams of the side-by-side exact run: the full-decode baseline
 	// needs a fraction of a core per 1080p stream, and a baseline that cannot keep up
 	// reports the CPU it got, not the CPU it needed.
-	CompareExact   int
+	CompareExact int
+	// Compare60 is the streams of the side-by-side 60 s run. Per stream, a 60 s schedule
+	// costs livesnap little more than pulling the stream, so with few streams its three
+	// processes' fixed cost (about 1.3 % of a core) is a third of the total: the per-stream
+	// ratio is judged where both sides run many streams (the baseline sustains 100 at
+	// 1080p every 60 s on 2 cores).
+	Compare60      int
 	Window, Warmup time.Duration // of a 5 s-interval step; 60 s steps get 5 intervals at least
 	Budget         time.Duration // of each search, per side
 	MaxStreams     int           // the searches' cap
@@ -142,7 +148,7 @@ func Source(ctx context.Context, cacheDir, sample, variant string, streams int, 
 }
 
 func (p *Plan) env(ctx context.Context, variant string) (*Env, func(), error) {
-	srv, err := Source(ctx, p.CacheDir, p.Sample, variant, max(p.MaxStreams, p.CompareStreams, p.LongStreams), p.Progress)
+	srv, err := Source(ctx, p.CacheDir, p.Sample, variant, max(p.MaxStreams, p.CompareStreams, p.CompareExact, p.Compare60, p.LongStreams), p.Progress)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,6 +185,9 @@ func (p *Plan) Run(ctx context.Context) (*Report, error) {
 			n := p.CompareStreams
 			if s.policy == "exact" && p.CompareExact > 0 {
 				n = p.CompareExact
+			}
+			if s.interval == time.Minute && p.Compare60 > 0 {
+				n = p.Compare60
 			}
 			c := Config{Streams: n, Interval: s.interval, Policy: s.policy, Warmup: p.Warmup, Window: p.window(s.interval)}
 			pair, err := e.Pair(ctx, c, Variants[s.variant].Baseline)
