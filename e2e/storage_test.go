@@ -200,6 +200,9 @@ func TestObjectStoreOutageIsARecordedMiss(t *testing.T) {
 	if during["Status"] != "started" || during["RunState"] != "capturing" || !strings.Contains(fmt.Sprint(during["LastError"]), "write") {
 		t.Fatalf("while the store is down the job keeps capturing and says why it misses: %v", during)
 	}
+	if msg := fmt.Sprint(during["LastError"]); strings.Contains(msg, proxy.addr) || strings.Contains(msg, "127.0.0.1") {
+		t.Fatalf("LastError shows the operator's object store address to the job's owner: %q", msg)
+	}
 	time.Sleep(3 * time.Second)
 	if later := status(); count(later, "SnapshotCount") != count(during, "SnapshotCount") {
 		t.Fatalf("snapshots counted while the store was down: %d, then %d", count(during, "SnapshotCount"), count(later, "SnapshotCount"))

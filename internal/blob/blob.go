@@ -28,6 +28,42 @@ type Writer interface {
 // configured, its bucket is not allowed, or a name is unsafe. Retrying it is pointless.
 var ErrRefused = errors.New("refused")
 
+// StoreError is a failed request to an S3 store. Its Error is the whole story for the
+// operator's log (the store's host, the network error); Public is what the job's owner may
+// see in GetLiveSnapshotJob's LastError: the object and the store's error code, never the
+// operator's hosts and addresses.
+type StoreError struct {
+	Op, Host, Bucket, Object string
+	Code                     string // the store's error code ("AccessDenied"), when it answered
+	Err                      error
+}
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("%s s3://%s/%s/%s: %v", e.Op, e.Host, e.Bucket, e.Object, e.Err)
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// Public is the error without the operator's details.
+func (e *StoreError) Public() string {
+	why := "the object store did not answer"
+	if e.Code != "" {
+		why = "the object store answered " + e.Code
+	}
+	return fmt.Sprintf("%s %s/%s: %s", e.Op, e.Bucket, e.Object, why)
+}
+
+// PublicMessage is err's message as a job's owner may see it: a StoreError within it is
+// replaced by its Public form; anything else is as it is.
+func PublicMessage(err error) string {
+	msg := err.Error()
+	var se *StoreError
+	if errors.As(err, &se) {
+		msg = strings.Replace(msg, se.Error(), se.Public(), 1)
+	}
+	return msg
+}
+
 // checkNames applies the bucket and object naming rules every backend shares, so no name can
 // leave its bucket or confuse a store.
 func checkNames(bucket, object string) error {

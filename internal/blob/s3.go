@@ -141,7 +141,7 @@ func (s *S3) Put(ctx context.Context, out snapshot.SnapshotOutput, object string
 		DisableMultipart:     true,
 	})
 	if err != nil {
-		return fmt.Errorf("put s3://%s/%s/%s: %w", s.host, out.Bucket, object, err)
+		return &StoreError{Op: "put", Host: s.host, Bucket: out.Bucket, Object: object, Code: minio.ToErrorResponse(err).Code, Err: err}
 	}
 	return nil
 }
@@ -157,7 +157,7 @@ func (s *S3) Delete(ctx context.Context, out snapshot.SnapshotOutput, object str
 		if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
 			return nil
 		}
-		return fmt.Errorf("delete s3://%s/%s/%s: %w", s.host, out.Bucket, object, err)
+		return &StoreError{Op: "delete", Host: s.host, Bucket: out.Bucket, Object: object, Code: minio.ToErrorResponse(err).Code, Err: err}
 	}
 	return nil
 }

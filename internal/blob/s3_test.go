@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -201,5 +202,25 @@ func TestNewS3ChecksOptions(t *testing.T) {
 	}
 	if _, err := NewS3(S3Options{URL: "https://oss-cn-shanghai.aliyuncs.com", Style: StyleVirtualHost, AccessKeyID: "k", SecretAccessKey: "s"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPublicMessageHidesTheStoresAddress(t *testing.T) {
+	down := &StoreError{Op: "put", Host: "10.1.2.3:9000", Bucket: "b", Object: "o.jpg",
+		Err: errors.New(`Put "http://10.1.2.3:9000/b/o.jpg": dial tcp 10.1.2.3:9000: connect: connection refused`)}
+	wrapped := fmt.Errorf("write o.jpg (attempt 4): %w", down)
+	if !strings.Contains(wrapped.Error(), "10.1.2.3") {
+		t.Fatalf("the operator's log must keep the whole story: %v", wrapped)
+	}
+	got := PublicMessage(wrapped)
+	if got != "write o.jpg (attempt 4): put b/o.jpg: the object store did not answer" {
+		t.Errorf("public message %q", got)
+	}
+	denied := &StoreError{Op: "put", Host: "10.1.2.3:9000", Bucket: "b", Object: "o.jpg", Code: "AccessDenied", Err: errors.New("Access Denied.")}
+	if got := PublicMessage(denied); got != "put b/o.jpg: the object store answered AccessDenied" {
+		t.Errorf("public message %q", got)
+	}
+	if got := PublicMessage(errors.New("decode: no picture")); got != "decode: no picture" {
+		t.Errorf("other errors must stay as they are: %q", got)
 	}
 }

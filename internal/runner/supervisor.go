@@ -116,7 +116,7 @@ func (s *supervisor) miss(reason string, tick time.Time, err error) {
 	s.mu.Lock()
 	s.runtime.Misses++
 	if err != nil {
-		s.runtime.LastError = err.Error()
+		s.runtime.LastError = blob.PublicMessage(err) // the log below keeps the whole error
 	}
 	s.mu.Unlock()
 	if s.m.Metrics != nil {
