@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -241,7 +242,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.check(contains(list, bench.SideLivesnap)); err != nil {
+	if err := c.check(slices.Contains(list, bench.SideLivesnap)); err != nil {
 		return err
 	}
 	if *streams < 1 || *streams > bench.MaxStreams {
@@ -291,7 +292,7 @@ func search(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.check(contains(list, bench.SideLivesnap)); err != nil {
+	if err := c.check(slices.Contains(list, bench.SideLivesnap)); err != nil {
 		return err
 	}
 	if *maxN < 1 || *maxN > bench.MaxStreams || *start < 1 {
@@ -491,7 +492,7 @@ func all(ctx context.Context, args []string) error {
 	}
 	var searches []string
 	for _, n := range strings.Split(*searchList, ",") {
-		if !contains(bench.SearchNames(), n) {
+		if !slices.Contains(bench.SearchNames(), n) {
 			return fmt.Errorf("--search: unknown schedule %q (have %s)", n, strings.Join(bench.SearchNames(), ", "))
 		}
 		searches = append(searches, n)
@@ -528,13 +529,4 @@ func writeJSON(path string, rep *bench.Report) error {
 		return nil
 	}
 	return rep.WriteJSON(path)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

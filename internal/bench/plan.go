@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,15 +82,7 @@ func SearchNames() []string {
 }
 
 func (p *Plan) searches(s schedule) bool {
-	if len(p.Searches) == 0 {
-		return true
-	}
-	for _, n := range p.Searches {
-		if n == s.name() {
-			return true
-		}
-	}
-	return false
+	return len(p.Searches) == 0 || slices.Contains(p.Searches, s.name())
 }
 
 var (
@@ -100,17 +93,7 @@ var (
 	searchSchedules = compareSchedules[:3]
 )
 
-func (p *Plan) wants(part string) bool {
-	if len(p.Only) == 0 {
-		return true
-	}
-	for _, o := range p.Only {
-		if o == part {
-			return true
-		}
-	}
-	return false
-}
+func (p *Plan) wants(part string) bool { return len(p.Only) == 0 || slices.Contains(p.Only, part) }
 
 func (p *Plan) say(format string, args ...any) {
 	if p.Progress != nil {
