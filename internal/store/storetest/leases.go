@@ -402,13 +402,17 @@ func testFenceRace(t *testing.T, handles []store.Store) {
 		must(t, err)
 		return len(fs)
 	}
-	var reclaimed atomic.Bool
+	var reclaimed, stop atomic.Bool
 	var lateWrites atomic.Int32
+	var writeErr error // the writer's unexpected error, read after done
 	warm, done := make(chan struct{}), make(chan struct{})
+	// However this test ends (a t.Fatal included), the writer stops before it does: it
+	// must not touch t or the store afterwards.
+	defer func() { stop.Store(true); <-done }()
 	go func() {
 		defer close(done)
 		accepted, late := 0, 0
-		for i := 0; i < 100000 && late < 20; i++ {
+		for i := 0; i < 100000 && late < 20 && !stop.Load(); i++ {
 			after := reclaimed.Load()
 			var files []snapshot.File
 			for k := 0; k < 20; k++ {
@@ -423,12 +427,16 @@ func testFenceRace(t *testing.T, handles []store.Store) {
 					close(warm) // the old holder is writing: now take the job away
 				}
 			case !errors.Is(err, store.ErrConflict):
-				t.Error(err)
+				writeErr = err
 				return
 			}
 			if after {
 				late++
 			}
+			// A breath between captures, as a real holder has (one per interval): without
+			// it this loop retakes SQLite's one write lock the moment it commits, and the
+			// claimer's busy wait can starve past its timeout on a loaded machine.
+			time.Sleep(200 * time.Microsecond)
 		}
 	}()
 	select {
@@ -445,6 +453,9 @@ func testFenceRace(t *testing.T, handles []store.Store) {
 	reclaimed.Store(true)
 	atClaim := oldRecords()
 	<-done
+	if writeErr != nil {
+		t.Fatalf("the old holder's write: %v", writeErr)
+	}
 	if len(got) != 1 || got[0].Token <= old.Token {
 		t.Fatalf("re-claim: %+v", got)
 	}
