@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -25,16 +26,68 @@ type coalescingConn struct {
 	r, w    int
 	last    time.Time // when the last network read returned
 	behind  bool      // the last network read filled the buffer
+	grid    *readGrid
+}
+
+// readGrid wakes every reader of the process that waits for the same period at once, from
+// one timer. A timer per reader, even with the same deadline, wakes the scheduler for each
+// (they fire microseconds apart): for hundreds of streams that idling and waking cost more
+// than reading. Closing a channel makes all its waiters runnable together.
+type readGrid struct {
+	every   time.Duration
+	mu      sync.Mutex
+	ch      chan struct{} // closed at the next multiple of every; nil while no one waits
+	waiters int           // readers that waited on ch
+}
+
+var grids sync.Map // period → *readGrid
+
+func gridFor(every time.Duration) *readGrid {
+	g, _ := grids.LoadOrStore(every, &readGrid{every: every})
+	return g.(*readGrid)
+}
+
+// wait returns at the next multiple of the period on the wall clock.
+func (g *readGrid) wait() {
+	g.mu.Lock()
+	if g.ch == nil {
+		g.ch = make(chan struct{})
+		go g.pump(g.ch)
+	}
+	ch := g.ch
+	g.waiters++
+	g.mu.Unlock()
+	<-ch
+}
+
+// pump releases the waiters period after period; it ends after a period without any.
+func (g *readGrid) pump(ch chan struct{}) {
+	for {
+		now := time.Now()
+		time.Sleep(now.Truncate(g.every).Add(g.every).Sub(now))
+		g.mu.Lock()
+		close(ch)
+		if g.waiters == 0 {
+			g.ch = nil
+			g.mu.Unlock()
+			return
+		}
+		g.waiters = 0
+		ch = make(chan struct{})
+		g.ch = ch
+		g.mu.Unlock()
+	}
 }
 
 // coalescing wraps dial's connections in a coalescingConn.
 func coalescing(dial func(ctx context.Context, network, address string) (net.Conn, error), every time.Duration) func(ctx context.Context, network, address string) (net.Conn, error) {
+	grid := gridFor(every)
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		c, err := dial(ctx, network, address)
 		if err != nil {
 			return nil, err
 		}
-		return &coalescingConn{Conn: c, every: every}, nil
+		return &coalescingConn{Conn: c, every: every, grid: grid}, nil
 	}
 }
 
@@ -50,18 +103,28 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 	if !c.started.Load() {
 		return c.Conn.Read(p)
 	}
-	if c.buf == nil {
-		c.buf = make([]byte, coalesceBuffer)
+	// A reader with a buffer as large as ours (the RTMP tap) is read into directly.
+	dst, direct := p, len(p) >= coalesceBuffer/2
+	if !direct {
+		if c.buf == nil {
+			c.buf = make([]byte, coalesceBuffer)
+		}
+		dst = c.buf
 	}
-	if now := time.Now(); now.Sub(c.last) < c.every && !c.behind {
+	if time.Since(c.last) < c.every && !c.behind {
 		// Wait for the next multiple of the period on the wall clock, not for a period after
 		// this stream's own last read: every stream of the process then wakes at the same
-		// instants, and a handful of thread wake-ups serve them all. A closed connection
-		// fails the read that follows.
-		time.Sleep(now.Truncate(c.every).Add(c.every).Sub(now))
+		// instants. A closed connection fails the read that follows.
+		if c.grid == nil {
+			c.grid = gridFor(c.every)
+		}
+		c.grid.wait()
 	}
-	n, err := c.Conn.Read(c.buf)
-	c.last, c.behind = time.Now(), n == len(c.buf)
+	n, err := c.Conn.Read(dst)
+	c.last, c.behind = time.Now(), n == len(dst)
+	if direct {
+		return n, err
+	}
 	c.r, c.w = 0, n
 	m := copy(p, c.buf[:n])
 	c.r = m

@@ -21,8 +21,27 @@ func (c *countingConn) Read(p []byte) (int, error) {
 }
 
 // A stream arriving in small pieces every 10 ms is read from the network about once per
-// coalescing period, and every byte comes out in order.
+// coalescing period, and every byte comes out in order, whether the reader reads in small
+// steps (through the conn's buffer) or with a buffer as large (straight into it).
 func TestCoalescingConnReadsLessOften(t *testing.T) {
+	t.Run("small reads", func(t *testing.T) { testCoalescing(t, func(r io.Reader) io.Reader { return &smallReader{r} }) })
+	t.Run("large reads", func(t *testing.T) { testCoalescing(t, func(r io.Reader) io.Reader { return &largeReader{r} }) })
+}
+
+// largeReader reads with a buffer as large as the conn's, like the RTMP tap.
+type largeReader struct{ r io.Reader }
+
+func (l *largeReader) Read(p []byte) (int, error) {
+	buf := make([]byte, coalesceBuffer)
+	n, err := l.r.Read(buf)
+	if n > len(p) {
+		panic("largeReader: short destination")
+	}
+	copy(p, buf[:n])
+	return n, err
+}
+
+func testCoalescing(t *testing.T, reader func(io.Reader) io.Reader) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +69,18 @@ func TestCoalescingConnReadsLessOften(t *testing.T) {
 	counted := &countingConn{Conn: raw}
 	c := &coalescingConn{Conn: counted, every: 100 * time.Millisecond}
 	c.start()
-	got, err := io.ReadAll(&smallReader{c})
+	var got []byte
+	buf := make([]byte, coalesceBuffer)
+	for {
+		n, err := reader(c).Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
