@@ -32,7 +32,7 @@ test-short: deps
 
 # A short pass of every fuzz target (go test -fuzz takes one target at a time).
 FUZZTIME ?= 8s
-FUZZ_TARGETS := ./internal/snapshot:FuzzExpand ./internal/source:FuzzSplitRTMPURL ./internal/source:FuzzBitstream \
+FUZZ_TARGETS := ./internal/snapshot:FuzzExpand ./internal/source:FuzzSplitRTMPURL ./internal/source:FuzzBitstream ./internal/source:FuzzChunkParser ./internal/source:FuzzDirectVideo \
 	./internal/rpc:FuzzParseParams ./internal/rpc:FuzzVerifyV1 ./internal/rpc:FuzzVerifyV3 \
 	./internal/api:FuzzParams ./internal/blob:FuzzParseConfig ./internal/bitstream:FuzzH264RecoveryPoint
 fuzz:

@@ -84,6 +84,11 @@ func (p *Picker) buffering() bool {
 	return p.Policy == Exact || p.gopSpan == 0 || p.gopSpan > p.Interval || p.gopClean > 0
 }
 
+// NeedsAllUnits reports whether the picker needs the data of every unit. When it does not,
+// the source may hand out units that are not keyframes as media.AccessUnit.Skipped (timing
+// only): the picker then only takes keyframes.
+func (p *Picker) NeedsAllUnits() bool { return p.buffering() }
+
 // Tick is called at every wall-clock tick. If the previous tick is still waiting, it either
 // falls back to decoding the buffered GOP (a long GOP under Keyframe) or reports a miss.
 func (p *Picker) Tick(now time.Time) (*Request, *Miss) {
@@ -138,10 +143,15 @@ func (p *Picker) Unit(u media.AccessUnit) *Request {
 		if max <= 0 {
 			max = DefaultMaxGOPBytes
 		}
-		if p.gopBytes+u.Size() > max {
+		switch {
+		case u.Skipped:
+			// The source dropped this unit's data before the picker said it needed it (the
+			// GOP got longer than the interval): no later picture of this GOP decodes.
+			p.gop, p.gopBytes, p.gopBroke = nil, 0, true
+		case p.gopBytes+u.Size() > max:
 			// Too long to keep: drop it all; exact snapshots wait for the next keyframe.
 			p.gop, p.gopBytes, p.gopBroke = nil, 0, true
-		} else {
+		default:
 			p.gop = append(p.gop, u)
 			p.gopBytes += u.Size()
 		}

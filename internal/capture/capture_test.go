@@ -283,3 +283,85 @@ func TestRetryAfterDamagedPicture(t *testing.T) {
 		t.Fatalf("miss %+v, want the first tick missed as decode_failed", m)
 	}
 }
+
+// A source that honours NeedsAllUnits (as RTMP's KeyframesOnly does, from the next unit on):
+// pictures that are not keyframes come Skipped whenever the picker said it did not need them.
+func skippingSource(p *Picker, fps int, gopAt func(i int) bool) func(i int) media.AccessUnit {
+	frameDur := time.Second / time.Duration(fps)
+	return func(i int) media.AccessUnit {
+		u := media.AccessUnit{Codec: media.CodecH264, PTS: time.Duration(i) * frameDur, Received: t0.Add(time.Duration(i) * frameDur),
+			Keyframe: gopAt(i)}
+		if !u.Keyframe && !p.NeedsAllUnits() {
+			u.Skipped = true
+		} else {
+			u.NALUs = [][]byte{make([]byte, 1000)}
+		}
+		return u
+	}
+}
+
+func checkNoSkipped(t *testing.T, res result) {
+	t.Helper()
+	for _, r := range res.reqs {
+		for _, u := range r.Units {
+			if u.Skipped || len(u.NALUs) == 0 {
+				t.Fatalf("request for tick %v holds a unit without data", r.Tick)
+			}
+		}
+	}
+}
+
+// Under the keyframe policy the picker needs every unit only until it knows the GOP fits in
+// the interval; then keyframes alone serve every tick.
+func TestKeyframePolicyNeedsOnlyKeyframesOnceGOPIsKnown(t *testing.T) {
+	p := &Picker{Policy: Keyframe, Interval: 5 * time.Second}
+	if !p.NeedsAllUnits() {
+		t.Fatal("the picker does not need every unit before it knows the GOP")
+	}
+	res := feed(p, 25*30, skippingSource(p, 25, func(i int) bool { return i%50 == 0 }))
+	if p.NeedsAllUnits() {
+		t.Error("the picker still needs every unit of a 2 s GOP stream at a 5 s interval")
+	}
+	if len(res.misses) != 0 || len(res.reqs) != 6 {
+		t.Fatalf("%d requests, %d misses; want 6 and 0", len(res.reqs), len(res.misses))
+	}
+	checkNoSkipped(t, res)
+
+	for _, policy := range []Policy{Exact} {
+		p := &Picker{Policy: policy, Interval: 5 * time.Second}
+		feed(p, 25*10, skippingSource(p, 25, func(i int) bool { return i%50 == 0 }))
+		if !p.NeedsAllUnits() {
+			t.Errorf("%s: the picker does not need every unit", policy)
+		}
+	}
+}
+
+// When the GOP grows past the interval, the GOP during which the picker learns it was read
+// without its pictures: its ticks are missed, never served from units without data; from the
+// next GOP on the fallback serves them again.
+func TestKeyframePolicyGOPGrowsPastInterval(t *testing.T) {
+	p := &Picker{Policy: Keyframe, Interval: 5 * time.Second}
+	// 2 s GOPs for 10 s, then 12 s GOPs: keyframes at 10, 22, 34, 46 and 58 s. The tick at
+	// 15 s needs the fallback at 20 s in the GOP from 10 s, read without its pictures.
+	key := func(i int) bool { return (i < 250 && i%50 == 0) || (i >= 250 && (i-250)%300 == 0) }
+	res := feed(p, 25*60, skippingSource(p, 25, key))
+	checkNoSkipped(t, res)
+	if !p.NeedsAllUnits() {
+		t.Error("the picker does not need every unit of a 12 s GOP stream at a 5 s interval")
+	}
+	if len(res.misses) != 1 || !res.misses[0].Tick.Equal(t0.Add(15*time.Second)) || res.misses[0].Reason != MissNoKeyframe {
+		for _, m := range res.misses {
+			t.Logf("missed %v: %s", m.Tick.Sub(t0), m.Reason)
+		}
+		t.Fatal("want exactly the tick at 15 s missed")
+	}
+	late := 0
+	for _, r := range res.reqs {
+		if r.Tick.After(t0.Add(20 * time.Second)) {
+			late++
+		}
+	}
+	if late < 7 {
+		t.Errorf("%d ticks served after the GOP change settled, want >= 7 of 8", late)
+	}
+}

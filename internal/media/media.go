@@ -48,6 +48,10 @@ type AccessUnit struct {
 	RecoveryFrames int
 	// Received is the local wall-clock time the unit arrived; capture ticks compare against it.
 	Received time.Time
+	// Skipped: the source dropped the unit's data because the consumer asked for keyframes
+	// only (source.KeyframesOnly). NALUs is empty; the unit carries its timing, for the clock
+	// and the ticks, and must never be decoded. Never set on a keyframe.
+	Skipped bool
 }
 
 // Size returns the payload size in bytes.

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,17 +29,25 @@ var (
 	errNoVideoCodecs = errors.New("unsupported video codec")
 )
 
-// rtmpStream reads one RTMP stream with gortmplib's Client and Reader.
+// rtmpStream reads one RTMP stream. gortmplib's Client and Reader connect, play and discover
+// the tracks; then, for a single-track H.264 or H.265 stream, the stream reads the connection
+// itself (the direct path, rtmpdirect.go): gortmplib allocates every chunk and message, which
+// for hundreds of streams costs more than the snapshots.
 //
-// Read runs synchronously on the caller's goroutine: every network read goes through
-// guardedConn, which sets the read deadline first. Close (and ctx cancellation) close the
-// socket, which unblocks a pending read at once.
+// Read runs synchronously on the caller's goroutine and sets the read deadline before reading
+// (through guardedConn on gortmplib's path). Close (and ctx cancellation) close the socket,
+// which unblocks a pending read at once.
 type rtmpStream struct {
 	client *gortmplib.Client
 	reader *gortmplib.Reader
 	gc     *guardedConn
-	ctx    context.Context
-	where  string // host and app, for error messages (no credentials, no stream key)
+	tap    *rtmpTap
+	direct *rtmpDirect // set once the stream reads the connection itself
+	replay int         // messages gortmplib's reader still replays from track discovery
+
+	keyframesOnly atomic.Bool // see SetKeyframesOnly
+	ctx           context.Context
+	where         string // host and app, for error messages (no credentials, no stream key)
 
 	codec       media.Codec
 	builder     *unitBuilder
@@ -77,7 +86,23 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 			return c, err
 		}
 	}
-	client := &gortmplib.Client{URL: tgt.URL, DialContext: dial, TLSConfig: opt.TLSConfig}
+	// Every connection (gortmplib dials again to retry authentication) goes through a tap,
+	// above TLS for rtmps, so the stream can take it over after track discovery.
+	var tap *rtmpTap
+	client := &gortmplib.Client{URL: tgt.URL, TLSConfig: opt.TLSConfig}
+	client.DialTLSContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		if tgt.URL.Scheme == "rtmps" {
+			if c, err = tlsClient(ctx, c, address, opt.TLSConfig); err != nil {
+				return nil, err
+			}
+		}
+		tap = newRTMPTap(c)
+		return tap, nil
+	}
 	if err := client.Initialize(connectCtx); err != nil {
 		kind := failRejected // refused, unreachable, handshake or connect rejected
 		switch {
@@ -91,10 +116,12 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 
 	s := &rtmpStream{
 		client:      client,
+		tap:         tap,
 		ctx:         ctx,
 		where:       where,
 		readTimeout: opt.ReadTimeout,
 	}
+	setupMessages := tap.messages // what gortmplib read to connect and play
 	s.stopCtx = context.AfterFunc(ctx, func() { client.Close() })
 	s.gc = &guardedConn{client: client, deadline: deadline, stream: s}
 
@@ -103,6 +130,10 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 		s.Close()
 		return nil, err
 	}
+	// gortmplib's reader replays the messages it read during discovery; then the stream reads
+	// the connection itself.
+	s.replay = s.gc.reads
+	s.startDirect(setupMessages + s.gc.reads)
 	if coalesced != nil {
 		coalesced.start()
 	}
@@ -234,6 +265,13 @@ func (s *rtmpStream) Read() (media.AccessUnit, error) {
 		return media.AccessUnit{}, s.err
 	}
 	s.gc.deadline = time.Now().Add(s.readTimeout)
+	if s.direct != nil {
+		// Both directions: reading may write acknowledgements and ping responses.
+		if err := s.client.NetConn().SetDeadline(s.gc.deadline); err != nil {
+			s.err = s.readError(err)
+			return media.AccessUnit{}, s.err
+		}
+	}
 	for {
 		if len(s.pending) > 0 {
 			au := s.pending[0]
@@ -241,7 +279,7 @@ func (s *rtmpStream) Read() (media.AccessUnit, error) {
 			s.pending = s.pending[1:]
 			return au, nil
 		}
-		err := s.reader.Read()
+		err := s.readNext()
 		if err == nil && s.cbErr != nil {
 			err = s.cbErr
 		}
@@ -259,6 +297,22 @@ func (s *rtmpStream) Read() (media.AccessUnit, error) {
 		}
 	}
 }
+
+// readNext reads one message, through gortmplib's reader or directly.
+func (s *rtmpStream) readNext() error {
+	if s.direct == nil {
+		return s.reader.Read()
+	}
+	if s.replay > 0 {
+		s.replay-- // from gortmplib's record: the connection is not read
+		return s.reader.Read()
+	}
+	return s.readDirect()
+}
+
+// SetKeyframesOnly implements KeyframesOnly (on the direct path; gortmplib's reader always
+// hands out whole units).
+func (s *rtmpStream) SetKeyframesOnly(on bool) { s.keyframesOnly.Store(on) }
 
 // maxBadMessages is how many undecodable media messages in a row end a session.
 const maxBadMessages = 50
@@ -311,6 +365,29 @@ func (s *rtmpStream) classify(err error) failure {
 	return failOther
 }
 
+// tlsClient runs the TLS handshake of an rtmps connection (the server name from the address
+// when the configuration has none, as gortmplib and net/http do).
+func tlsClient(ctx context.Context, c net.Conn, address string, cfg *tls.Config) (net.Conn, error) {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			host = address
+		}
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -329,6 +406,7 @@ type guardedConn struct {
 	deadline time.Time
 	stream   *rtmpStream
 	err      error // the last error Read returned: the connection's, or a refused message
+	reads    int   // messages returned
 }
 
 func (g *guardedConn) BytesReceived() uint64           { return g.client.BytesReceived() }
@@ -338,6 +416,9 @@ func (g *guardedConn) Write(msg message.Message) error { return g.client.Write(m
 func (g *guardedConn) Read() (message.Message, error) {
 	msg, err := g.read()
 	g.err = err
+	if err == nil {
+		g.reads++
+	}
 	return msg, err
 }
 

@@ -127,6 +127,10 @@ func TestRTMPH264LiveTwoPlayers(t *testing.T) {
 				return
 			}
 			defer st.Close()
+			if !source.ReadsDirectly(st) {
+				errs[i] = errors.New("the stream is not on the direct read path")
+				return
+			}
 			errs[i] = checkLive(st, 8500*time.Millisecond, 2667*time.Millisecond)
 		})
 	}
@@ -159,6 +163,9 @@ func TestRTMPH265EnhancedRTMP(t *testing.T) {
 	st := open(t, ctx, url, source.Options{})
 	if st.Codec() != media.CodecH265 {
 		t.Fatalf("codec = %v, want h265", st.Codec())
+	}
+	if !source.ReadsDirectly(st) {
+		t.Error("the stream is not on the direct read path")
 	}
 	keys, units := 0, 0
 	var lastPTS time.Duration

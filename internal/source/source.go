@@ -93,6 +93,15 @@ type Stream interface {
 	Close() error
 }
 
+// KeyframesOnly is implemented by streams that can leave out the data of pictures that are not
+// keyframes (RTMP, once it reads the connection itself): while on, such pictures come as
+// media.AccessUnit.Skipped, timing only, without being copied. Units holding a keyframe, a
+// recovery point or parameter sets always come whole. Safe to call from any goroutine; it
+// takes effect from the next message read.
+type KeyframesOnly interface {
+	SetKeyframesOnly(on bool)
+}
+
 // Errors reported by Open, Probe and Stream.Read. Returned errors wrap them with details; test
 // with errors.Is.
 var (

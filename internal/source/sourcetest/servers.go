@@ -193,6 +193,19 @@ func FLVServer(t testing.TB, c *Clip) *Server {
 	return s
 }
 
+// RTMPServer serves the clip over RTMP from ffmpeg itself (-listen 1: another RTMP
+// implementation than gortmplib's, with its own chunking, 4096-byte chunks, audio interleaved)
+// at rtmp://127.0.0.1:P/live/s, each client from the first frame.
+func RTMPServer(t testing.TB, c *Clip) *Server {
+	t.Helper()
+	NeedFFmpeg(t)
+	port := FreeTCPPort(t)
+	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/s", port)
+	s := startServer(t, true, "ffmpeg", append(ffmpegLive(c, false), "-f", "flv", "-listen", "1", url))
+	s.URL, s.tcpPort = url, port
+	return s
+}
+
 // SRTServer serves the clip as MPEG-TS over SRT (ffmpeg in listener mode) at
 // srt://127.0.0.1:P.
 func SRTServer(t testing.TB, c *Clip) *Server {
