@@ -350,6 +350,7 @@ func ingest(ctx context.Context, args []string) error {
 	warmup := fs.Duration("warmup", 5*time.Second, "before measuring")
 	window := fs.Duration("window", 30*time.Second, "measurement window")
 	baseline := fs.Bool("baseline", true, "also measure reads as data arrives (no coalescing), side by side")
+	keyframesOnly := fs.Bool("keyframes-only", true, "ask the source for whole keyframes only, as the runner does under the keyframe policy")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -374,7 +375,7 @@ func ingest(ctx context.Context, args []string) error {
 	}
 	var all []bench.Ingest
 	for _, p := range periods {
-		in, err := e.MeasureIngest(ctx, self, *streams, *warmup, *window, p)
+		in, err := e.MeasureIngest(ctx, self, *streams, *warmup, *window, p, *keyframesOnly)
 		if err != nil {
 			return err
 		}
@@ -393,6 +394,7 @@ func ingest(ctx context.Context, args []string) error {
 func pull(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
 	coalesce := fs.Duration("coalesce", source.LiveReadPeriod, "the source's CoalesceReads")
+	keyframesOnly := fs.Bool("keyframes-only", false, "SetKeyframesOnly on every stream")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -413,7 +415,7 @@ func pull(ctx context.Context, args []string) error {
 			fmt.Println(units.Load())
 		}
 	}()
-	err := bench.Pull(ctx, urls, *coalesce, &units)
+	err := bench.Pull(ctx, urls, *coalesce, *keyframesOnly, &units)
 	if ctx.Err() != nil {
 		return nil
 	}

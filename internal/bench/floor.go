@@ -119,6 +119,6 @@ func PrintFloor(w io.Writer, f Floor, measured []Result) {
 
 // PrintIngest prints the cost of pulling streams without capturing.
 func PrintIngest(w io.Writer, in Ingest) {
-	fmt.Fprintf(w, "\ningest only (%s, %d streams, livesnap's RTMP source in one process, no capture, reads coalesced every %gms): %.1f CPU s per stream-hour, %.0f µs CPU per access unit, %.2f MiB RSS per stream\n",
-		in.Variant, in.Streams, in.CoalesceMs, in.CPUPerStreamHour, in.MicrosPerUnit, in.RSSPerStream)
+	fmt.Fprintf(w, "\ningest only (%s, %d streams, livesnap's RTMP source in one process, no capture, reads coalesced every %gms, keyframes only %v): %.1f CPU s per stream-hour, %.0f µs CPU per access unit, %.2f MiB RSS per stream\n",
+		in.Variant, in.Streams, in.CoalesceMs, in.KeyframesOnly, in.CPUPerStreamHour, in.MicrosPerUnit, in.RSSPerStream)
 }

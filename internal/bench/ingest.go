@@ -30,12 +30,15 @@ type Ingest struct {
 	// CoalesceMs is the source's CoalesceReads (the runner's: source.LiveReadPeriod; 0: every
 	// picture read as it arrives).
 	CoalesceMs float64 `json:"coalesce_ms"`
+	// KeyframesOnly: the source was asked for whole keyframes only (source.KeyframesOnly), as
+	// the runner asks under the keyframe policy once the GOP is known to be within the interval.
+	KeyframesOnly bool `json:"keyframes_only"`
 }
 
 // Pull reads every URL with livesnap's RTMP source until ctx ends, one goroutine per
 // stream reading straight from the source, counting the units read in units. It is the
 // `pull` command MeasureIngest starts.
-func Pull(ctx context.Context, urls []string, coalesce time.Duration, units *atomic.Int64) error {
+func Pull(ctx context.Context, urls []string, coalesce time.Duration, keyframesOnly bool, units *atomic.Int64) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(urls))
 	for _, u := range urls {
@@ -48,6 +51,9 @@ func Pull(ctx context.Context, urls []string, coalesce time.Duration, units *ato
 				return
 			}
 			defer st.Close()
+			if k, ok := st.(source.KeyframesOnly); ok {
+				k.SetKeyframesOnly(keyframesOnly)
+			}
 			for {
 				if _, err := st.Read(); err != nil {
 					if ctx.Err() == nil {
@@ -67,11 +73,11 @@ func Pull(ctx context.Context, urls []string, coalesce time.Duration, units *ato
 // MeasureIngest runs `self pull` on n of the source's streams (self is this program, which
 // must implement that command with Pull), lets it settle for warmup, and measures its CPU
 // and memory over window; coalesce is the source's CoalesceReads.
-func (e *Env) MeasureIngest(ctx context.Context, self string, n int, warmup, window, coalesce time.Duration) (Ingest, error) {
+func (e *Env) MeasureIngest(ctx context.Context, self string, n int, warmup, window, coalesce time.Duration, keyframesOnly bool) (Ingest, error) {
 	if n < 1 || n > e.Source.Streams {
 		return Ingest{}, fmt.Errorf("ingest: streams %d: want 1 to %d", n, e.Source.Streams)
 	}
-	args := []string{"pull", "--coalesce", coalesce.String()}
+	args := []string{"pull", "--coalesce", coalesce.String(), "--keyframes-only=" + strconv.FormatBool(keyframesOnly)}
 	for i := 0; i < n; i++ {
 		args = append(args, e.Source.URL(i))
 	}
@@ -88,7 +94,7 @@ func (e *Env) MeasureIngest(ctx context.Context, self string, n int, warmup, win
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	e.say("ingest %s N=%d (reads coalesced every %v): pulling only, no capture", e.Variant, n, coalesce)
+	e.say("ingest %s N=%d (reads coalesced every %v, keyframes only %v): pulling only, no capture", e.Variant, n, coalesce, keyframesOnly)
 	if err := sleep(ctx, warmup); err != nil {
 		return Ingest{}, err
 	}
@@ -112,7 +118,7 @@ func (e *Env) MeasureIngest(ctx context.Context, self string, n int, warmup, win
 	}
 	stop()
 	w := smp.end.Sub(smp.start).Seconds()
-	in := Ingest{Variant: e.Variant, Streams: n, Window: w, Units: u1 - u0, CoalesceMs: float64(coalesce) / float64(time.Millisecond),
+	in := Ingest{Variant: e.Variant, Streams: n, Window: w, Units: u1 - u0, CoalesceMs: float64(coalesce) / float64(time.Millisecond), KeyframesOnly: keyframesOnly,
 		CPUPerStreamHour: smp.cpu / float64(n) / (w / 3600), RSSPerStream: mib(smp.memStats().steadyRSS) / float64(n)}
 	if in.Units > 0 {
 		in.MicrosPerUnit = smp.cpu * 1e6 / float64(in.Units)
