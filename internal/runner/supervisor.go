@@ -210,9 +210,9 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 	}
 	picker := &capture.Picker{Policy: policy, Interval: interval}
 	clock := &capture.Clock{} // stamps units with when they were live, not when they arrived
-	// While the picker only takes keyframes, the source need not copy the other pictures.
+	// While the picker only takes keyframes, the source need not copy the other pictures; it
+	// asks again at every keyframe (the source turns it off there: see KeyframesOnly).
 	keysOnly, _ := st.(source.KeyframesOnly)
-	keysOnlyOn := false
 
 	// The reader never waits on captures: decoding runs in its own goroutine, and a tick whose
 	// picture comes while the previous capture is still running is a miss.
@@ -306,10 +306,9 @@ func (s *supervisor) session(ctx context.Context, c *capturer) (connected bool, 
 					tick(t)
 				}
 				submit(picker.Unit(v))
-			}
-			if on := !picker.NeedsAllUnits(); keysOnly != nil && on != keysOnlyOn {
-				keysOnly.SetKeyframesOnly(on)
-				keysOnlyOn = on
+				if keysOnly != nil && v.Keyframe {
+					keysOnly.SetKeyframesOnly(!picker.NeedsAllUnits())
+				}
 			}
 		}
 	}

@@ -183,6 +183,9 @@ func parseHVCC(b []byte) (codecConfig, error) {
 		}
 		n := int(r[1])<<8 | int(r[2])
 		r = r[3:]
+		if len(cfg.params)+n > maxNALUs {
+			return codecConfig{}, fmt.Errorf("%w: more than %d parameter sets in hvcC", errBadBitstream, maxNALUs)
+		}
 		for range n {
 			var nalu []byte
 			var err error

@@ -220,6 +220,12 @@ func (s *rtmpStream) deliver(au media.AccessUnit, ok bool, pts, dts time.Duratio
 	}
 	au.PTS, au.DTS = pts, dts
 	au.Received = time.Now()
+	if au.Keyframe {
+		// Whether the consumer needs keyframes only can change at a keyframe (a longer GOP,
+		// a recovery point): the pictures after this one come whole until the consumer, having
+		// seen it, says so again (KeyframesOnly). Replayed keyframes included.
+		s.keyframesOnly.Store(false)
+	}
 	s.pending = append(s.pending, au)
 }
 

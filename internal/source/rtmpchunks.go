@@ -24,6 +24,7 @@ const (
 	rtmpMsgAudio         = 8
 	rtmpMsgVideo         = 9
 	rtmpMsgCommandAMF0   = 20
+	rtmpMsgAggregate     = 22
 )
 
 // Parser bounds.
@@ -80,6 +81,10 @@ type chunkParser struct {
 	bodyLeft uint32 // body bytes of the current chunk not read yet
 
 	msg rtmpMessage // the last message returned (valid until the next call)
+
+	// afterChunk, when set, runs after every chunk read by next (acknowledgements are due by
+	// bytes received, not by messages).
+	afterChunk func() error
 }
 
 func newChunkParser(in io.Reader, bufSize int) *chunkParser {
@@ -179,7 +184,9 @@ func (p *chunkParser) header() (int, error) {
 	newMessage := cs.recv == 0
 	switch format {
 	case 0:
-		cs.timestamp, cs.delta = ts, 0
+		// A type 3 chunk that starts a message after a type 0 one takes the type 0
+		// timestamp as its delta (RTMP 1.0, 5.3.1.2.4), as FFmpeg reads it.
+		cs.timestamp, cs.delta = ts, ts
 		cs.length, cs.typ = uint24(m[3:]), m[6]
 		cs.streamID = binary.LittleEndian.Uint32(m[7:])
 		cs.started, cs.extended = true, ext
@@ -198,6 +205,9 @@ func (p *chunkParser) header() (int, error) {
 			return 0, fmt.Errorf("%w: type 3 chunk before a type 0 chunk on chunk stream %d", errChunkProtocol, id)
 		}
 		if newMessage {
+			if ext {
+				cs.delta = ts // the extended field repeats the delta in full
+			}
 			cs.timestamp += cs.delta
 		}
 	}
@@ -284,8 +294,9 @@ func (p *chunkParser) control(m *rtmpMessage) error {
 		if len(m.body) < 4 {
 			return fmt.Errorf("%w: short set chunk size", errChunkProtocol)
 		}
+		// Any size from 1 up: nothing is allocated by chunk size.
 		v := binary.BigEndian.Uint32(m.body) & 0x7fffffff
-		if v == 0 || v > MaxUnitSize {
+		if v == 0 {
 			return fmt.Errorf("%w: chunk size %d", errChunkProtocol, v)
 		}
 		p.chunkSize = v
@@ -328,7 +339,13 @@ func (p *chunkParser) next() (*rtmpMessage, error) {
 				return nil, err
 			}
 		}
-		if m := p.take(min(int(p.bodyLeft), p.w-p.r)); m != nil {
+		m := p.take(min(int(p.bodyLeft), p.w-p.r))
+		if p.bodyLeft == 0 && p.afterChunk != nil {
+			if err := p.afterChunk(); err != nil {
+				return nil, err
+			}
+		}
+		if m != nil {
 			return m, p.control(m)
 		}
 	}

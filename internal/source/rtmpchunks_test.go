@@ -90,6 +90,34 @@ func TestChunkParserSpecExamples(t *testing.T) {
 	}
 }
 
+// A type 3 chunk that starts a message repeats the last delta: after a type 0 chunk that is
+// the type 0 timestamp (specification 5.3.1.2.4); with an extended timestamp, the delta is
+// the extended field it carries.
+func TestChunkParserType3Deltas(t *testing.T) {
+	var s []byte
+	s = append(s, chunk(0, 3, header0(40, 1, 9, 1), []byte{1})...)
+	s = append(s, chunk(3, 3, nil, []byte{2})...) // 40 + 40
+	h := append(be24(0xffffff), append(be24(1), 9)...)
+	h = binary.LittleEndian.AppendUint32(h, 1)
+	s = append(s, chunk(0, 4, binary.BigEndian.AppendUint32(h, 0x1000000), []byte{3})...)
+	s = append(s, chunk(3, 4, binary.BigEndian.AppendUint32(nil, 0x1000000), []byte{4})...) // + 0x1000000
+	s = append(s, chunk(0, 5, header0(100, 1, 9, 1), []byte{5})...)
+	s = append(s, chunk(2, 5, be24(0xffffff), nil)...)
+	s = append(s, binary.BigEndian.AppendUint32(nil, 0x2000000)...)
+	s = append(s, 6)
+	s = append(s, chunk(3, 5, binary.BigEndian.AppendUint32(nil, 0x2000000), []byte{7})...)
+	got := readAll(t, bytes.NewReader(s), 128)
+	want := []uint32{40, 80, 0x1000000, 0x2000000, 100, 100 + 0x2000000, 100 + 2*0x2000000}
+	if len(got) != len(want) {
+		t.Fatalf("%d messages, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].timestamp != w || got[i].body[0] != byte(i+1) {
+			t.Errorf("message %d: timestamp %#x body %v, want %#x", i, got[i].timestamp, got[i].body, w)
+		}
+	}
+}
+
 // gortmplib's writer (an independent implementation: header compression with types 1-3,
 // extended timestamps) at several chunk sizes, read back by the parser, a byte at a time too.
 func TestChunkParserReadsGortmplibWriter(t *testing.T) {
@@ -116,7 +144,10 @@ func TestChunkParserReadsGortmplibWriter(t *testing.T) {
 			}
 			ts[csid] += step
 			msgs = append(msgs, &rawmessage.Message{ChunkStreamID: csid, Timestamp: ts[csid],
-				Type: []uint8{8, 9, 20, 18}[rng.IntN(4)], MessageStreamID: uint32(1 + rng.IntN(2)), Body: body})
+				// One message stream per chunk stream, as servers send: gortmplib's writer, after a
+				// type 0 chunk for a changed stream ID, may write a type 3 chunk meaning another
+				// delta than the specification's.
+				Type: []uint8{8, 9, 20, 18}[rng.IntN(4)], MessageStreamID: uint32(csid % 2), Body: body})
 		}
 		var buf bytes.Buffer
 		w := rawmessage.NewWriter(&buf, bytecounter.NewWriter(io.Discard), false)

@@ -70,6 +70,7 @@ func (s *rtmpStream) startDirect(returned int) {
 		}
 		return false, nil // audio, metadata, shared objects, aggregates: not needed
 	}
+	t.p.afterChunk = func() error { return d.acknowledge(s) }
 	s.direct = d
 }
 
@@ -81,28 +82,24 @@ func (s *rtmpStream) readDirect() error {
 	if err == nil {
 		err = s.directMessage(m)
 	}
-	if err == nil {
-		err = d.acknowledge(s)
-	}
 	if err != nil && !errors.Is(err, errBadMessage) {
 		s.gc.err = err
 	}
 	return err
 }
 
-// acknowledge sends the acknowledgements the server's window asks for.
+// acknowledge sends an acknowledgement once more than the server's window was received since
+// the last one: at most one per chunk, whatever window the server asked for.
 func (d *rtmpDirect) acknowledge(s *rtmpStream) error {
 	if d.window == 0 {
 		return nil
 	}
 	count := d.ackBase + d.p.consumed - d.consBase
-	for count-d.lastAck > uint64(d.window) {
-		d.lastAck += uint64(d.window)
-		if err := s.client.Write(&message.Acknowledge{Value: uint32(count)}); err != nil {
-			return err
-		}
+	if count-d.lastAck <= uint64(d.window) {
+		return nil
 	}
-	return nil
+	d.lastAck = count
+	return s.client.Write(&message.Acknowledge{Value: uint32(count)})
 }
 
 func (s *rtmpStream) directMessage(m *rtmpMessage) error {
@@ -120,6 +117,10 @@ func (s *rtmpStream) directMessage(m *rtmpMessage) error {
 		if len(m.body) >= 6 && binary.BigEndian.Uint16(m.body) == 6 {
 			return s.client.Write(&message.UserControlPingResponse{ServerTime: binary.BigEndian.Uint32(m.body[2:])})
 		}
+	case rtmpMsgAggregate:
+		// FLV tags bundled in one message (some servers send them); gortmplib does not read
+		// them either. A stream of nothing else ends after maxBadMessages, saying why.
+		return fmt.Errorf("%w: aggregate message, not supported", errBadMessage)
 	case rtmpMsgCommandAMF0:
 		data, err := amf0.Unmarshal(m.body)
 		if err != nil || len(data) < 3 {

@@ -2,12 +2,19 @@ package source_test
 
 import (
 	"context"
+	"net"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/gortmplib/pkg/message"
+
 	"github.com/livesnap/livesnap/internal/media"
+	"github.com/livesnap/livesnap/internal/rtmpserver/rtmptest"
 	"github.com/livesnap/livesnap/internal/source"
 	"github.com/livesnap/livesnap/internal/source/sourcetest"
 )
@@ -70,6 +77,7 @@ func TestRTMPKeyframesOnly(t *testing.T) {
 	ko.SetKeyframesOnly(true)
 	keys, skipped := 0, 0
 	var lastDTS time.Duration
+	afterKey := false
 	for n := 0; keys < 3; n++ {
 		au, err := st.Read()
 		if err != nil {
@@ -86,6 +94,15 @@ func TestRTMPKeyframesOnly(t *testing.T) {
 			}
 			c.CheckKeyframe(t, sourcetest.DecodeKeyframe(t, au))
 			keys++
+			afterKey = true
+			continue
+		case afterKey:
+			// The stream turned keyframes-only off at the keyframe: this one is whole, and
+			// the consumer, having seen the keyframe, turns it on again.
+			if au.Skipped || len(au.NALUs) == 0 {
+				t.Fatalf("unit %d after a keyframe came skipped", n)
+			}
+			ko.SetKeyframesOnly(true)
 		case skipped == 0 && !au.Skipped:
 			// Units of track discovery, which gortmplib's reader replays, come whole.
 		case !au.Skipped || len(au.NALUs) != 0 || au.Received.IsZero():
@@ -93,6 +110,7 @@ func TestRTMPKeyframesOnly(t *testing.T) {
 		default:
 			skipped++
 		}
+		afterKey = false
 	}
 	if skipped < sourcetest.FPS {
 		t.Errorf("%d pictures skipped in 3 GOPs of 2 s, want >= %d", skipped, sourcetest.FPS)
@@ -139,11 +157,124 @@ func TestRTMPKeyframesOnlyKeepsRecoveryPoints(t *testing.T) {
 				t.Fatalf("recovery point %d came without its data", recoveries)
 			}
 			recoveries++
+			st.(source.KeyframesOnly).SetKeyframesOnly(true) // the stream turned it off here
 		case au.Skipped:
 			skipped++
 		}
 	}
 	if skipped == 0 {
 		t.Error("no picture was skipped")
+	}
+}
+
+// ackServer plays aus (H.264, the first with SPS/PPS) to one client as fast as it reads, after
+// asking for an acknowledgement every window bytes; it returns the acknowledgements received
+// and the bytes it sent when the client went away.
+func ackServer(t *testing.T, window uint32, aus [][][]byte) (url string, result func() (acks []uint32, sent uint64)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var acks []uint32
+	var sent uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		sc := &gortmplib.ServerConn{RW: c}
+		if sc.Initialize() != nil || sc.AcceptConn() != nil {
+			return
+		}
+		var sps, pps []byte
+		for _, n := range aus[0] {
+			switch n[0] & 0x1f {
+			case 7:
+				sps = n
+			case 8:
+				pps = n
+			}
+		}
+		track := &gortmplib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}}
+		w := &gortmplib.Writer{Conn: sc, Tracks: []*gortmplib.Track{track}}
+		if w.Initialize() != nil || sc.Write(&message.SetWindowAckSize{Value: window}) != nil {
+			return
+		}
+		go func() {
+			for {
+				m, err := sc.Read()
+				if err != nil {
+					t.Logf("server read: %v", err)
+					return
+				}
+				if a, ok := m.(*message.Acknowledge); ok {
+					mu.Lock()
+					acks = append(acks, a.Value)
+					mu.Unlock()
+				}
+			}
+		}()
+		for i := 0; ; i++ {
+			pts := time.Duration(i) * 40 * time.Millisecond
+			if w.WriteH264(track, pts, pts, aus[i%len(aus)]) != nil {
+				mu.Lock()
+				sent = sc.BytesSent()
+				mu.Unlock()
+				return
+			}
+		}
+	}()
+	return "rtmp://" + ln.Addr().String() + "/live/s", func() ([]uint32, uint64) {
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return acks, sent
+	}
+}
+
+// The direct path acknowledges what it received as the server's window asks, and a window of
+// one byte gets at most one acknowledgement per chunk, not one per byte.
+func TestRTMPDirectAcknowledges(t *testing.T) {
+	t.Parallel()
+	aus := rtmptest.EncodeAnnexB(t, "h264", 2, 25, 25)
+	for _, window := range []uint32{20000, 1} {
+		url, result := ackServer(t, window, aus)
+		st := open(t, context.Background(), url, source.Options{})
+		if !source.ReadsDirectly(st) {
+			t.Fatal("the stream is not on the direct read path")
+		}
+		units := 0
+		for ; units < 300; units++ {
+			if _, err := st.Read(); err != nil {
+				t.Fatalf("window %d: read %d: %v", window, units, err)
+			}
+		}
+		st.Close()
+		acks, sent := result()
+		if len(acks) == 0 {
+			t.Fatalf("window %d: no acknowledgement for %d bytes", window, sent)
+		}
+		// One acknowledgement after each chunk that takes the unacknowledged bytes past the
+		// window: consecutive ones are less than a window and a chunk apart (gortmplib's server
+		// sends chunks of 65536 bytes), and not much less than a window (gortmplib's reader,
+		// which counts windows rather than bytes, and the handover make some gaps shorter).
+		for i := 1; i < len(acks) && window > 1; i++ {
+			if d := acks[i] - acks[i-1]; d < window/2 || d > window+65536+18 {
+				t.Fatalf("window %d: acknowledgements %d and %d are %d bytes apart", window, acks[i-1], acks[i], d)
+			}
+		}
+		if window > 1 && len(acks) < 10 {
+			t.Errorf("window %d: %d acknowledgements for %d units read (%d bytes sent)", window, len(acks), units, sent)
+		}
+		if window == 1 && len(acks) > 2*units+100 {
+			t.Errorf("window 1: %d acknowledgements for %d units read", len(acks), units)
+		}
 	}
 }

@@ -96,8 +96,10 @@ type Stream interface {
 // KeyframesOnly is implemented by streams that can leave out the data of pictures that are not
 // keyframes (RTMP, once it reads the connection itself): while on, such pictures come as
 // media.AccessUnit.Skipped, timing only, without being copied. Units holding a keyframe, a
-// recovery point or parameter sets always come whole. Safe to call from any goroutine; it
-// takes effect from the next message read.
+// recovery point or parameter sets always come whole. The stream turns it off itself at every
+// keyframe it hands out, so the pictures after a keyframe come whole until the consumer, having
+// seen that keyframe, turns it on again. Safe to call from any goroutine; it takes effect from
+// the next message read.
 type KeyframesOnly interface {
 	SetKeyframesOnly(on bool)
 }
