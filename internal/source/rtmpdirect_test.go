@@ -207,11 +207,19 @@ func ackServer(t *testing.T, window uint32, aus [][][]byte) (url string, result 
 		if w.Initialize() != nil || sc.Write(&message.SetWindowAckSize{Value: window}) != nil {
 			return
 		}
+		readerDone := make(chan struct{})
+		defer func() {
+			// Every acknowledgement the client sent before it left is read before its FIN.
+			select {
+			case <-readerDone:
+			case <-time.After(5 * time.Second):
+			}
+		}()
 		go func() {
+			defer close(readerDone)
 			for {
 				m, err := sc.Read()
 				if err != nil {
-					t.Logf("server read: %v", err)
 					return
 				}
 				if a, ok := m.(*message.Acknowledge); ok {
@@ -229,6 +237,7 @@ func ackServer(t *testing.T, window uint32, aus [][][]byte) (url string, result 
 				mu.Unlock()
 				return
 			}
+			time.Sleep(time.Millisecond) // faster than live, not faster than the client reads
 		}
 	}()
 	return "rtmp://" + ln.Addr().String() + "/live/s", func() ([]uint32, uint64) {
