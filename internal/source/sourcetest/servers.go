@@ -185,12 +185,7 @@ func ffmpegLive(c *Clip, loop bool) []string {
 // FLVServer serves the clip as HTTP-FLV (ffmpeg -listen 1) at http://127.0.0.1:P/live.flv.
 func FLVServer(t testing.TB, c *Clip) *Server {
 	t.Helper()
-	NeedFFmpeg(t)
-	port := FreeTCPPort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/live.flv", port)
-	s := startServer(t, true, "ffmpeg", append(ffmpegLive(c, false), "-f", "flv", "-listen", "1", url))
-	s.URL, s.tcpPort = url, port
-	return s
+	return flvListener(t, c, "http://127.0.0.1:%d/live.flv")
 }
 
 // RTMPServer serves the clip over RTMP from ffmpeg itself (-listen 1: another RTMP
@@ -198,9 +193,16 @@ func FLVServer(t testing.TB, c *Clip) *Server {
 // at rtmp://127.0.0.1:P/live/s, each client from the first frame.
 func RTMPServer(t testing.TB, c *Clip) *Server {
 	t.Helper()
+	return flvListener(t, c, "rtmp://127.0.0.1:%d/live/s")
+}
+
+// flvListener runs ffmpeg serving the clip as FLV to one client at a time on urlFormat (%d:
+// a free port), restarted after each client.
+func flvListener(t testing.TB, c *Clip, urlFormat string) *Server {
+	t.Helper()
 	NeedFFmpeg(t)
 	port := FreeTCPPort(t)
-	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/s", port)
+	url := fmt.Sprintf(urlFormat, port)
 	s := startServer(t, true, "ffmpeg", append(ffmpegLive(c, false), "-f", "flv", "-listen", "1", url))
 	s.URL, s.tcpPort = url, port
 	return s
