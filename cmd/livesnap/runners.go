@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -212,7 +213,7 @@ func runnerChild(args []string) error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: met.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: runnerDebugMux(met), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		defer srv.Close()
 	}
@@ -226,4 +227,17 @@ func runnerChild(args []string) error {
 	}
 	logger.Info("runner started", "holder", *holder, "pid", os.Getpid())
 	return mgr.Run(ctx)
+}
+
+// runnerDebugMux serves a runner's /metrics (which serve gathers) and Go's profiles under
+// /debug/pprof/ on its Unix socket, which only the service's own user can reach: a runner's
+// CPU and heap are then profiled in place (`curl --unix-socket runner-0.sock
+// http://x/debug/pprof/heap`).
+func runnerDebugMux(met *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", met.Handler())
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	return mux
 }
