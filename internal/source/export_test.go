@@ -6,3 +6,10 @@ func ReadsDirectly(st Stream) bool {
 	s, ok := st.(*rtmpStream)
 	return ok && s.direct != nil
 }
+
+// ReleasedSetup reports whether an RTMP stream on the direct path dropped gortmplib's client
+// and reader.
+func ReleasedSetup(st Stream) bool {
+	s, ok := st.(*rtmpStream)
+	return ok && s.direct != nil && s.reader == nil && s.client == nil && s.gc.client == nil
+}

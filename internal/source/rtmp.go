@@ -38,6 +38,7 @@ var (
 // (through guardedConn on gortmplib's path). Close (and ctx cancellation) close the socket,
 // which unblocks a pending read at once.
 type rtmpStream struct {
+	conn   net.Conn // the connection (the tap); closing it stops the stream
 	client *gortmplib.Client
 	reader *gortmplib.Reader
 	gc     *guardedConn
@@ -114,7 +115,9 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 		return nil, openFailure(ctx, "rtmp", where, kind, err, opt.ConnectTimeout)
 	}
 
+	conn := client.NetConn()
 	s := &rtmpStream{
+		conn:        conn,
 		client:      client,
 		tap:         tap,
 		ctx:         ctx,
@@ -122,7 +125,7 @@ func openRTMP(ctx context.Context, rawURL string, opt Options) (Stream, error) {
 		readTimeout: opt.ReadTimeout,
 	}
 	setupMessages := tap.messages // what gortmplib read to connect and play
-	s.stopCtx = context.AfterFunc(ctx, func() { client.Close() })
+	s.stopCtx = context.AfterFunc(ctx, func() { conn.Close() })
 	s.gc = &guardedConn{client: client, deadline: deadline, stream: s}
 
 	if err := s.discover(); err != nil {
@@ -273,7 +276,7 @@ func (s *rtmpStream) Read() (media.AccessUnit, error) {
 	s.gc.deadline = time.Now().Add(s.readTimeout)
 	if s.direct != nil {
 		// Both directions: reading may write acknowledgements and ping responses.
-		if err := s.client.NetConn().SetDeadline(s.gc.deadline); err != nil {
+		if err := s.conn.SetDeadline(s.gc.deadline); err != nil {
 			s.err = s.readError(err)
 			return media.AccessUnit{}, s.err
 		}
@@ -313,7 +316,18 @@ func (s *rtmpStream) readNext() error {
 		s.replay-- // from gortmplib's record: the connection is not read
 		return s.reader.Read()
 	}
+	if s.reader != nil {
+		s.releaseSetup()
+	}
 	return s.readDirect()
+}
+
+// releaseSetup drops gortmplib's client and reader once the direct path has replayed
+// everything they read: they keep the record of track discovery and the last message of
+// every chunk stream they read, a few hundred KiB per stream for the stream's whole life.
+// Only the reading goroutine uses them; Close closes conn.
+func (s *rtmpStream) releaseSetup() {
+	s.reader, s.client, s.gc.client = nil, nil, nil
 }
 
 // SetKeyframesOnly implements KeyframesOnly (on the direct path; gortmplib's reader always
@@ -330,7 +344,7 @@ func (s *rtmpStream) Close() error {
 		if s.stopCtx != nil {
 			s.stopCtx()
 		}
-		s.client.Close()
+		s.conn.Close()
 	})
 	return nil
 }

@@ -31,7 +31,7 @@ const (
 const (
 	rtmpMaxChunkStreams = 64                    // distinct chunk stream IDs one connection may use
 	rtmpMaxControlBody  = 64 << 10              // commands and protocol control messages
-	rtmpBufferReleased  = 1 << 20               // a body buffer bigger than this is dropped after use
+	rtmpBufferReused    = 64 << 10              // larger messages (keyframes) get a buffer of their own
 	rtmpMaxHeld         = 2*MaxUnitSize + 1<<20 // all chunk streams' assembly buffers
 )
 
@@ -47,9 +47,10 @@ type chunkStream struct {
 	extended  bool // the last header carried an extended timestamp
 	started   bool // a type 0 header was seen (types 1-3 need one)
 
-	recv uint32 // body bytes of the current message received so far
-	keep bool   // whether the current message's body is assembled
-	body []byte // assembly buffer, reused across messages
+	recv  uint32 // body bytes of the current message received so far
+	keep  bool   // whether the current message's body is assembled
+	body  []byte // assembly buffer, reused across messages up to rtmpBufferReused
+	spare []byte // the reused buffer, while body is a large message's own
 }
 
 // rtmpMessage is one complete message. It and its body are only valid until the next call into
@@ -234,15 +235,36 @@ func (p *chunkParser) open(cs *chunkStream) error {
 	if !keep {
 		return nil
 	}
-	if uint32(cap(cs.body)) < cs.length {
-		if p.held+int(cs.length)-cap(cs.body) > rtmpMaxHeld {
+	length := int(cs.length)
+	switch {
+	case length > rtmpBufferReused && cap(cs.body) <= rtmpBufferReused:
+		// A large message (a keyframe) is assembled in a buffer of its own, which the caller
+		// may keep (detach) instead of copying it; the reused buffer waits.
+		cs.spare, cs.body = cs.body, nil
+	case length <= rtmpBufferReused && cap(cs.body) > rtmpBufferReused:
+		p.dropLarge(cs) // a large message's buffer nobody took
+	}
+	if cap(cs.body) < length {
+		size := length
+		if length <= rtmpBufferReused {
+			// Grow the reused buffer as append does, so pictures that grow a little at a
+			// time do not reallocate it picture after picture.
+			size = min(rtmpBufferReused, max(length, 2*cap(cs.body)))
+		}
+		if p.held+size-cap(cs.body) > rtmpMaxHeld {
 			return fmt.Errorf("%w: more than %d bytes of messages in assembly", errChunkProtocol, rtmpMaxHeld)
 		}
-		p.held += int(cs.length) - cap(cs.body)
-		cs.body = make([]byte, 0, cs.length)
+		p.held += size - cap(cs.body)
+		cs.body = make([]byte, 0, size)
 	}
 	cs.body = cs.body[:0]
 	return nil
+}
+
+// dropLarge drops cs's large message buffer and takes the reused one back.
+func (p *chunkParser) dropLarge(cs *chunkStream) {
+	p.held -= cap(cs.body)
+	cs.body, cs.spare = cs.spare, nil
 }
 
 // take consumes k buffered bytes of the current chunk's body into its message; it returns the
@@ -267,21 +289,20 @@ func (p *chunkParser) take(k int) *rtmpMessage {
 	return &p.msg
 }
 
-// release drops cs's assembly buffer if it grew large (a big keyframe), after its message was
-// used.
+// release drops cs's assembly buffer if it is a large message's own (a keyframe's), after the
+// message was used.
 func (p *chunkParser) release(id uint32) {
-	if cs := p.streams[id]; cs != nil && cap(cs.body) > rtmpBufferReleased {
-		p.held -= cap(cs.body)
-		cs.body = nil
+	if cs := p.streams[id]; cs != nil && cap(cs.body) > rtmpBufferReused {
+		p.dropLarge(cs)
 	}
 }
 
 // detach hands cs's assembly buffer, which holds the message just returned, to the caller
-// for good when it is one that release would drop anyway; it reports whether it did.
+// for good when it is a large message's own (release would drop it anyway); it reports
+// whether it did.
 func (p *chunkParser) detach(id uint32) bool {
-	if cs := p.streams[id]; cs != nil && cap(cs.body) > rtmpBufferReleased {
-		p.held -= cap(cs.body)
-		cs.body = nil
+	if cs := p.streams[id]; cs != nil && cap(cs.body) > rtmpBufferReused {
+		p.dropLarge(cs)
 		return true
 	}
 	return false

@@ -273,6 +273,71 @@ func TestChunkParserDropsUnwantedBodies(t *testing.T) {
 	}
 }
 
+// checkHeld checks the parser's count of assembly memory against its buffers.
+func checkHeld(t *testing.T, p *chunkParser) {
+	t.Helper()
+	sum := 0
+	for _, cs := range p.streams {
+		sum += cap(cs.body) + cap(cs.spare)
+		if cap(cs.spare) > rtmpBufferReused {
+			t.Fatalf("spare buffer of %d bytes", cap(cs.spare))
+		}
+	}
+	if sum != p.held {
+		t.Fatalf("held %d bytes, buffers have %d", p.held, sum)
+	}
+}
+
+// A chunk stream reuses one buffer for its messages up to rtmpBufferReused; a larger message
+// (a keyframe) gets a buffer of its own, which the caller may take without a copy, and the
+// reused buffer comes back after it.
+func TestChunkParserReusesSmallAndHandsOverLargeBuffers(t *testing.T) {
+	sizes := []int{1000, 3000, 2000, 200 << 10, 1500, 100 << 10, 2500}
+	var s []byte
+	for i, n := range sizes {
+		s = append(s, chunk(0, 6, header0(uint32(40*i), uint32(n), 9, 1), bytes.Repeat([]byte{byte(i + 1)}, n))...)
+	}
+	p := newChunkParser(bytes.NewReader(s), 4096)
+	p.chunkSize = 1 << 20
+	var small *byte
+	var taken []byte
+	for i, n := range sizes {
+		m, err := p.next()
+		if err != nil || len(m.body) != n || m.body[0] != byte(i+1) || m.body[n-1] != byte(i+1) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(m.body), err)
+		}
+		large := n > rtmpBufferReused
+		switch {
+		case !large && i <= 1: // the second grows it to hold 3000 bytes, then 2x
+			small = &m.body[:1][0]
+		case !large && i > 1 && &m.body[:1][0] != small:
+			t.Errorf("message %d (%d bytes) is not in the reused buffer", i, n)
+		case large && &m.body[:1][0] == small:
+			t.Errorf("message %d (%d bytes) is in the reused buffer", i, n)
+		}
+		switch {
+		case i == 3: // the caller keeps the first large one
+			if !p.detach(m.chunkStreamID) {
+				t.Fatalf("a %d-byte message was not handed over", n)
+			}
+			taken = m.body
+		case large:
+			p.release(m.chunkStreamID) // the second is dropped
+		default:
+			if p.detach(m.chunkStreamID) {
+				t.Fatalf("the reused buffer was handed over (message %d)", i)
+			}
+		}
+		checkHeld(t, p)
+		if large && p.held > 2*rtmpBufferReused {
+			t.Errorf("after message %d the parser holds %d bytes", i, p.held)
+		}
+	}
+	if !bytes.Equal(taken, bytes.Repeat([]byte{4}, 200<<10)) {
+		t.Error("the handed-over body changed after later messages")
+	}
+}
+
 func FuzzChunkParser(f *testing.F) {
 	var buf bytes.Buffer
 	w := rawmessage.NewWriter(&buf, bytecounter.NewWriter(io.Discard), false)
@@ -294,6 +359,12 @@ func FuzzChunkParser(f *testing.F) {
 			if m.body != nil && uint32(len(m.body)) != m.length {
 				t.Fatalf("body of %d bytes for a message of %d", len(m.body), m.length)
 			}
+			if i%2 == 0 {
+				p.release(m.chunkStreamID)
+			} else {
+				p.detach(m.chunkStreamID)
+			}
+			checkHeld(t, p)
 		}
 		t.Fatalf("more than %d messages from %d bytes", len(b), len(b))
 	})

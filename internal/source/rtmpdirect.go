@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/bluenviron/gortmplib/pkg/amf0"
@@ -99,7 +100,24 @@ func (d *rtmpDirect) acknowledge(s *rtmpStream) error {
 		return nil
 	}
 	d.lastAck = count
-	return s.client.Write(&message.Acknowledge{Value: uint32(count)})
+	var body [4]byte
+	binary.BigEndian.PutUint32(body[:], uint32(count))
+	return writeControl(s.conn, rtmpMsgAck, body[:])
+}
+
+// writeControl sends a protocol or user control message in one type 0 chunk on chunk stream
+// 2, message stream 0, where the spec puts them. A full header depends on no earlier header,
+// so gortmplib's writer (which wrote the setup's messages, and writes nothing after the
+// takeover) shares no state with it; one chunk holds any control body, whose few bytes are
+// under the chunk size gortmplib's client announces (65536).
+func writeControl(w io.Writer, typ uint8, body []byte) error {
+	var b [12 + 8]byte
+	b[0] = 2                                                                    // fmt 0, chunk stream 2
+	b[4], b[5], b[6] = byte(len(body)>>16), byte(len(body)>>8), byte(len(body)) // timestamp 0, then length
+	b[7] = typ                                                                  // message stream 0 (bytes 8-11)
+	n := 12 + copy(b[12:], body)
+	_, err := w.Write(b[:n])
+	return err
 }
 
 func (s *rtmpStream) directMessage(m *rtmpMessage) error {
@@ -115,7 +133,10 @@ func (s *rtmpStream) directMessage(m *rtmpMessage) error {
 	case rtmpMsgUserControl:
 		// Ping request (event 6): answer it, or the server takes the client for dead.
 		if len(m.body) >= 6 && binary.BigEndian.Uint16(m.body) == 6 {
-			return s.client.Write(&message.UserControlPingResponse{ServerTime: binary.BigEndian.Uint32(m.body[2:])})
+			var body [6]byte
+			binary.BigEndian.PutUint16(body[:], 7) // ping response, with the request's time
+			copy(body[2:], m.body[2:6])
+			return writeControl(s.conn, rtmpMsgUserControl, body[:])
 		}
 	case rtmpMsgAggregate:
 		// FLV tags bundled in one message (some servers send them); gortmplib does not read

@@ -168,9 +168,10 @@ func TestRTMPKeyframesOnlyKeepsRecoveryPoints(t *testing.T) {
 }
 
 // ackServer plays aus (H.264, the first with SPS/PPS) to one client as fast as it reads, after
-// asking for an acknowledgement every window bytes; it returns the acknowledgements received
-// and the bytes it sent when the client went away.
-func ackServer(t *testing.T, window uint32, aus [][][]byte) (url string, result func() (acks []uint32, sent uint64)) {
+// asking for an acknowledgement every window bytes, and pings the client (user control event
+// 6) every 50 pictures; it returns what the client sent back and the bytes it sent when the
+// client went away.
+func ackServer(t *testing.T, window uint32, aus [][][]byte) (url string, result func() ackResult) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -178,8 +179,7 @@ func ackServer(t *testing.T, window uint32, aus [][][]byte) (url string, result 
 	}
 	t.Cleanup(func() { ln.Close() })
 	var mu sync.Mutex
-	var acks []uint32
-	var sent uint64
+	var res ackResult
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -222,30 +222,48 @@ func ackServer(t *testing.T, window uint32, aus [][][]byte) (url string, result 
 				if err != nil {
 					return
 				}
-				if a, ok := m.(*message.Acknowledge); ok {
-					mu.Lock()
-					acks = append(acks, a.Value)
-					mu.Unlock()
+				mu.Lock()
+				switch m := m.(type) {
+				case *message.Acknowledge:
+					res.acks = append(res.acks, m.Value)
+				case *message.UserControlPingResponse:
+					res.pongs = append(res.pongs, m.ServerTime)
 				}
+				mu.Unlock()
 			}
 		}()
 		for i := 0; ; i++ {
 			pts := time.Duration(i) * 40 * time.Millisecond
-			if w.WriteH264(track, pts, pts, aus[i%len(aus)]) != nil {
+			err := w.WriteH264(track, pts, pts, aus[i%len(aus)])
+			if err == nil && i%50 == 49 {
+				if err = sc.Write(&message.UserControlPingRequest{ServerTime: uint32(1000 + i)}); err == nil {
+					mu.Lock()
+					res.pings = append(res.pings, uint32(1000+i))
+					mu.Unlock()
+				}
+			}
+			if err != nil {
 				mu.Lock()
-				sent = sc.BytesSent()
+				res.sent = sc.BytesSent()
 				mu.Unlock()
 				return
 			}
 			time.Sleep(time.Millisecond) // faster than live, not faster than the client reads
 		}
 	}()
-	return "rtmp://" + ln.Addr().String() + "/live/s", func() ([]uint32, uint64) {
+	return "rtmp://" + ln.Addr().String() + "/live/s", func() ackResult {
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
-		return acks, sent
+		return res
 	}
+}
+
+// ackResult is what ackServer's client sent back.
+type ackResult struct {
+	acks         []uint32 // acknowledged byte counts
+	pings, pongs []uint32 // times of the pings sent, of the ping responses received
+	sent         uint64   // bytes sent
 }
 
 // The direct path acknowledges what it received as the server's window asks, and a window of
@@ -265,8 +283,23 @@ func TestRTMPDirectAcknowledges(t *testing.T) {
 				t.Fatalf("window %d: read %d: %v", window, units, err)
 			}
 		}
+		if !source.ReleasedSetup(st) {
+			t.Error("gortmplib's client and reader are still held after the takeover")
+		}
 		st.Close()
-		acks, sent := result()
+		r := result()
+		acks, sent := r.acks, r.sent
+		// Pings the client saw are answered in order with their time, by whichever path read
+		// them; the last one may have been sent as the client left.
+		if len(r.pings) < 5 || len(r.pongs) < len(r.pings)-1 {
+			t.Errorf("window %d: %d ping responses to %d pings", window, len(r.pongs), len(r.pings))
+		}
+		for i, p := range r.pongs {
+			if i >= len(r.pings) || p != r.pings[i] {
+				t.Errorf("window %d: ping response %d is for time %d, pings were %v", window, i, p, r.pings)
+				break
+			}
+		}
 		if len(acks) == 0 {
 			t.Fatalf("window %d: no acknowledgement for %d bytes", window, sent)
 		}
