@@ -350,6 +350,7 @@ func ingest(ctx context.Context, args []string) error {
 	warmup := fs.Duration("warmup", 5*time.Second, "before measuring")
 	window := fs.Duration("window", 30*time.Second, "measurement window")
 	baseline := fs.Bool("baseline", true, "also measure reads as data arrives (no coalescing), side by side")
+	others := fs.String("coalesce", "", "more read coalescing periods to measure side by side (comma-separated durations, e.g. 200ms,300ms)")
 	keyframesOnly := fs.Bool("keyframes-only", true, "ask the source for whole keyframes only, as the runner does under the keyframe policy")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -370,6 +371,13 @@ func ingest(ctx context.Context, args []string) error {
 	}
 	defer done()
 	periods := []time.Duration{source.LiveReadPeriod} // what the runner uses
+	for _, f := range strings.FieldsFunc(*others, func(r rune) bool { return r == ',' }) {
+		p, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || p <= 0 || p > 5*time.Second {
+			return fmt.Errorf("--coalesce: %q is not a duration from 1ns to 5s", f)
+		}
+		periods = append(periods, p)
+	}
 	if *baseline {
 		periods = append(periods, 0)
 	}

@@ -24,7 +24,7 @@ const (
 )
 
 // LiveReadPeriod is the CoalesceReads the runner uses for live pipelines.
-const LiveReadPeriod = 100 * time.Millisecond
+const LiveReadPeriod = 200 * time.Millisecond
 
 // MaxUnitSize bounds one video access unit; bigger units fail Read (memory stays bounded).
 const MaxUnitSize = 8 << 20
