@@ -51,17 +51,24 @@ func Pull(ctx context.Context, urls []string, coalesce time.Duration, keyframesO
 				return
 			}
 			defer st.Close()
-			if k, ok := st.(source.KeyframesOnly); ok {
+			// The source turns keyframes-only off at every keyframe; the runner asks again once
+			// its picker has seen it, and so does this loop.
+			k, _ := st.(source.KeyframesOnly)
+			if k != nil {
 				k.SetKeyframesOnly(keyframesOnly)
 			}
 			for {
-				if _, err := st.Read(); err != nil {
+				u, err := st.Read()
+				if err != nil {
 					if ctx.Err() == nil {
 						errs <- err
 					}
 					return
 				}
 				units.Add(1)
+				if k != nil && u.Keyframe {
+					k.SetKeyframesOnly(keyframesOnly)
+				}
 			}
 		}()
 	}

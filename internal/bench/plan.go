@@ -223,8 +223,8 @@ func (p *Plan) Run(ctx context.Context) (*Report, error) {
 			return rep, err
 		}
 		rep.Long = append(rep.Long, r)
-		fmt.Fprintf(p.Out, "\nlong run: livesnap, %d streams 1080p every 5 s for %.0f s: RSS %.2f MiB/stream steady, growth %+.3f MiB/stream over the window, %.1f%% on time\n",
-			r.Streams, r.Window, r.SteadyRSSPerStream, r.RSSGrowthPerStream, 100*r.OnTimeRatio)
+		fmt.Fprintf(p.Out, "\nlong run: livesnap, %d streams 1080p every 5 s for %.0f s: RSS %.2f MiB/stream steady, growth %+.3f MiB/stream over the window%s, %.1f%% on time\n",
+			r.Streams, r.Window, r.SteadyRSSPerStream, r.RSSGrowthPerStream, growthSplit(r), 100*r.OnTimeRatio)
 	}
 	PrintTargets(p.Out, rep)
 	return rep, nil
@@ -359,6 +359,15 @@ func PrintTargets(w io.Writer, rep *Report) {
 	for _, r := range rep.Long {
 		growth := r.RSSGrowthPerStream * float64(r.Streams)
 		// Growth within 2 % of the steady level (or 8 MiB) is noise, not a leak.
-		line(growth <= max(8, 0.02*r.SteadyRSSTotal), "memory does not grow over %.0f s: %+.1f MiB in all (%d streams)", r.Window, growth, r.Streams)
+		line(growth <= max(8, 0.02*r.SteadyRSSTotal), "memory does not grow over %.0f s: %+.1f MiB in all%s (%d streams)", r.Window, growth, growthSplit(r), r.Streams)
 	}
+}
+
+// growthSplit tells how much of a run's RSS growth the Go runtimes hold, when they were read.
+func growthSplit(r Result) string {
+	if r.GoGrowth == nil {
+		return ""
+	}
+	all := r.RSSGrowthPerStream * float64(r.Streams)
+	return fmt.Sprintf(" (Go runtime %+.1f MiB, the rest %+.1f MiB)", *r.GoGrowth, all-*r.GoGrowth)
 }

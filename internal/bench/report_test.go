@@ -21,6 +21,27 @@ func TestPrintComparisonShowsRatiosLivesnapOverBaseline(t *testing.T) {
 	}
 }
 
+func TestGoHeldBytesSumsEveryProcess(t *testing.T) {
+	text := `# HELP go_memstats_sys_bytes Number of bytes obtained from system.
+# TYPE go_memstats_sys_bytes gauge
+go_memstats_sys_bytes{process="runner-1"} 6.517788e+07
+go_memstats_sys_bytes{process="serve"} 2.097152e+07
+go_memstats_stack_sys_bytes{process="serve"} 1e+09
+go_memstats_heap_released_bytes{process="runner-1"} 6.995968e+06
+go_memstats_heap_released_bytes{process="serve"} 1.048576e+06
+`
+	got, err := goHeldBytes(text)
+	if want := int64(65177880 + 20971520 - 6995968 - 1048576); err != nil || got != want {
+		t.Errorf("goHeldBytes = %d, %v; want %d", got, err, want)
+	}
+	if _, err := goHeldBytes("# no Go metrics\nprocess_resident_memory_bytes 1e+08\n"); err == nil {
+		t.Error("no error without go_memstats_sys_bytes")
+	}
+	if _, err := goHeldBytes("go_memstats_sys_bytes{process=\"x\"} many\n"); err == nil {
+		t.Error("no error for a value that is no number")
+	}
+}
+
 func TestPrintTargetsJudgesWhatTheReportHolds(t *testing.T) {
 	rep := &Report{
 		Floors: []Floor{{Variant: "1080p", KeyframeMS: 20}},
@@ -34,7 +55,7 @@ func TestPrintTargetsJudgesWhatTheReportHolds(t *testing.T) {
 			{Side: SideFFmpeg, Variant: "1080p", Interval: 5, Policy: "keyframe", Sustained: 100},
 		},
 		Long: []Result{{Streams: 200, Window: 600, RSSGrowthPerStream: 0.5, SteadyRSSTotal: 600,
-			SteadyRSSPerStream: 3.5, CPUPerSnapshotMS: 24}},
+			SteadyRSSPerStream: 3.5, CPUPerSnapshotMS: 24, GoGrowth: ptr(60.0)}},
 	}
 	var b bytes.Buffer
 	PrintTargets(&b, rep)
@@ -46,7 +67,7 @@ func TestPrintTargetsJudgesWhatTheReportHolds(t *testing.T) {
 		"MISSED  1080p 5 s keyframe: <= 3 MiB RSS per stream: 3.50 at 200 streams",
 		"MET     1080p 60 s keyframe: >= 10x CPU efficiency per stream: 12.0x",
 		"MET     per-snapshot CPU within 1.25x of the floor: 24.0 ms vs 20.0 ms = 1.20x at 200 streams",
-		"MISSED  memory does not grow over 600 s: +100.0 MiB",
+		"MISSED  memory does not grow over 600 s: +100.0 MiB in all (Go runtime +60.0 MiB, the rest +40.0 MiB)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
@@ -90,3 +111,5 @@ func TestPlanSearchesOnlyTheNamedSchedules(t *testing.T) {
 		t.Error("an empty list must search every schedule")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -76,6 +76,9 @@ type Result struct {
 	IdleRSS              float64 `json:"idle_rss_mib"` // before any stream (livesnap: serve and runners)
 	MarginalRSSPerStream float64 `json:"marginal_rss_mib_per_stream"`
 	RSSGrowthPerStream   float64 `json:"rss_growth_mib_per_stream"` // window's last fifth minus its first
+	// GoGrowth is the part of the growth (all processes, MiB) that the Go runtimes hold
+	// (livesnap only; the rest is C: codec frames, SQLite's cache, libraries' pages).
+	GoGrowth *float64 `json:"go_growth_mib,omitempty"`
 	SteadyRSSTotal       float64 `json:"steady_rss_mib"`
 
 	Expected    int     `json:"ticks_expected"`
@@ -156,6 +159,13 @@ func (e *Env) Run(ctx context.Context, c Config) (Result, error) {
 		return Result{}, err
 	}
 	smp := newSampler(s.pids, time.Second)
+	if g, ok := s.(goMemSide); ok {
+		smp.goMem = func() (int64, error) {
+			gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return g.goMem(gctx)
+		}
+	}
 	sctx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
 	// The idle level: the side's processes before any stream, once they are all up.
@@ -243,6 +253,10 @@ func (e *Env) Run(ctx context.Context, c Config) (Result, error) {
 	r.IdleRSS = mib(idle)
 	r.MarginalRSSPerStream = (mib(ms.steadyRSS) - mib(idle)) / n
 	r.RSSGrowthPerStream = (mib(ms.endRSS) - mib(ms.startRSS)) / n
+	if ms.startGo >= 0 {
+		g := mib(ms.endGo) - mib(ms.startGo)
+		r.GoGrowth = &g
+	}
 	if failed != nil {
 		r.Notes = append(r.Notes, failed.Error())
 	}

@@ -12,6 +12,7 @@ import (
 type memSample struct {
 	at       time.Time
 	rss, pss int64 // pss < 0: not read this time
+	goMem    int64 // what the side's Go runtimes hold (see goMemSide); < 0: not read
 	procs    int
 }
 
@@ -21,6 +22,8 @@ type sampler struct {
 	pids     func() []int
 	every    time.Duration
 	pssEvery int // read PSS every this many samples (it costs more than RSS)
+	// goMem, when set, is read with PSS: the memory the side's Go runtimes hold.
+	goMem func() (int64, error)
 
 	mu       sync.Mutex
 	n        int
@@ -62,9 +65,14 @@ func (s *sampler) sample() {
 	s.n++
 	withPSS := s.n%s.pssEvery == 1
 	s.mu.Unlock()
-	m := memSample{at: time.Now(), pss: -1}
+	m := memSample{at: time.Now(), pss: -1, goMem: -1}
 	if withPSS {
 		m.pss = 0
+		if s.goMem != nil {
+			if v, err := s.goMem(); err == nil {
+				m.goMem = v
+			}
+		}
 	}
 	cpu := map[int]float64{}
 	for _, pid := range pids {
@@ -133,14 +141,15 @@ func (s *sampler) endWindow() {
 type memStats struct {
 	peakRSS, steadyRSS, steadyPSS int64
 	startRSS, endRSS              int64
+	startGo, endGo                int64 // the same for the Go runtimes' memory; -1: not read
 	procsMax                      int
 }
 
 func (s *sampler) memStats() memStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var ms memStats
-	var in []memSample
+	ms := memStats{startGo: -1, endGo: -1}
+	var in, goIn []memSample
 	var pss []int64
 	for _, m := range s.mem {
 		ms.peakRSS = max(ms.peakRSS, m.rss)
@@ -149,6 +158,9 @@ func (s *sampler) memStats() memStats {
 			in = append(in, m)
 			if m.pss >= 0 {
 				pss = append(pss, m.pss)
+			}
+			if m.goMem >= 0 {
+				goIn = append(goIn, m)
 			}
 		}
 	}
@@ -166,6 +178,11 @@ func (s *sampler) memStats() memStats {
 	fifth := max(1, len(in)/5)
 	ms.startRSS = meanRSS(in[:fifth])
 	ms.endRSS = meanRSS(in[len(in)-fifth:])
+	if len(goIn) > 0 {
+		fifth := max(1, len(goIn)/5)
+		ms.startGo = meanOf(goIn[:fifth], func(m memSample) int64 { return m.goMem })
+		ms.endGo = meanOf(goIn[len(goIn)-fifth:], func(m memSample) int64 { return m.goMem })
+	}
 	return ms
 }
 
@@ -176,9 +193,13 @@ func median(v []int64) int64 {
 }
 
 func meanRSS(ms []memSample) int64 {
+	return meanOf(ms, func(m memSample) int64 { return m.rss })
+}
+
+func meanOf(ms []memSample, v func(memSample) int64) int64 {
 	var sum int64
 	for _, m := range ms {
-		sum += m.rss
+		sum += v(m)
 	}
 	return sum / int64(len(ms))
 }

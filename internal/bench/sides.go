@@ -38,6 +38,13 @@ type side interface {
 	stop()
 }
 
+// goMemSide is a side whose processes report their Go runtime's memory: the harness then
+// splits memory growth into the Go heap's and the rest's (C libraries: codec frames, SQLite).
+type goMemSide interface {
+	// goMem returns the bytes every process's Go runtime holds from the OS (sys minus released).
+	goMem(ctx context.Context) (int64, error)
+}
+
 // snapStats is what a side tells about its snapshots beyond their times.
 type snapStats struct {
 	jpegBytes int64 // total size of the snapshots
@@ -302,6 +309,45 @@ func (l *livesnapSide) listFiles(ctx context.Context, job string) ([]string, err
 		start = next
 	}
 	return nil, errors.New("ListLiveSnapshotFiles: too many pages")
+}
+
+func (l *livesnapSide) goMem(ctx context.Context) (int64, error) {
+	m, err := l.cli.get(ctx, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	return goHeldBytes(m)
+}
+
+// goHeldBytes sums, over every process's series of a /metrics text, the memory its Go runtime
+// holds from the OS: go_memstats_sys_bytes minus go_memstats_heap_released_bytes.
+func goHeldBytes(text string) (int64, error) {
+	var sys, released float64
+	var seen bool
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var sum *float64
+		switch {
+		case strings.HasPrefix(line, "go_memstats_sys_bytes"):
+			sum, seen = &sys, true
+		case strings.HasPrefix(line, "go_memstats_heap_released_bytes"):
+			sum = &released
+		default:
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			return 0, fmt.Errorf("metrics line %q", line)
+		}
+		*sum += v
+	}
+	if !seen {
+		return 0, errors.New("no go_memstats_sys_bytes in /metrics")
+	}
+	return int64(sys - released), sc.Err()
 }
 
 // missesByReason sums livesnap_snapshot_misses_total over processes, by reason.

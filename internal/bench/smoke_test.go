@@ -75,6 +75,10 @@ func TestSmokeBothSidesEndToEnd(t *testing.T) {
 			t.Errorf("%s: no JPEG size", r.Side)
 		}
 	}
+	// livesnap's Go runtimes report their memory (read from its /metrics); ffmpeg has none.
+	if pair[0].GoGrowth == nil || pair[1].GoGrowth != nil {
+		t.Errorf("Go runtime growth: livesnap %v, ffmpeg %v; want livesnap's only", pair[0].GoGrowth, pair[1].GoGrowth)
+	}
 	// livesnap is serve and its runner children; the baseline is one ffmpeg per stream.
 	if pair[0].Processes < 2 {
 		t.Errorf("livesnap measured as %d processes, want serve and its runners", pair[0].Processes)
