@@ -78,8 +78,8 @@ type Result struct {
 	RSSGrowthPerStream   float64 `json:"rss_growth_mib_per_stream"` // window's last fifth minus its first
 	// GoGrowth is the part of the growth (all processes, MiB) that the Go runtimes hold
 	// (livesnap only; the rest is C: codec frames, SQLite's cache, libraries' pages).
-	GoGrowth *float64 `json:"go_growth_mib,omitempty"`
-	SteadyRSSTotal       float64 `json:"steady_rss_mib"`
+	GoGrowth       *float64 `json:"go_growth_mib,omitempty"`
+	SteadyRSSTotal float64  `json:"steady_rss_mib"`
 
 	Expected    int     `json:"ticks_expected"`
 	OnTime      int     `json:"ticks_on_time"`
