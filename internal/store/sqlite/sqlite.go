@@ -30,8 +30,6 @@ var Dialect = sqlstore.Dialect{
 	Least:           "min",
 	Greatest:        "max",
 	OverlayConflict: "(job_id) WHERE is_overlay = 1",
-	// modernc's driver parses a query at every call; pgx caches its statements itself.
-	PrepareStatements: true,
 }
 
 // DB is a store.Store on SQLite.
@@ -44,10 +42,6 @@ var _ store.Store = (*DB)(nil)
 // Open opens (creating if needed, mode 0600) the SQLite file at path and applies pending
 // migrations.
 func Open(path string) (*DB, error) {
-	return open(path, Dialect)
-}
-
-func open(path string, d sqlstore.Dialect) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
@@ -67,7 +61,7 @@ func open(path string, d sqlstore.Dialect) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &DB{sqlstore.New(db, d)}
+	s := &DB{sqlstore.New(db, Dialect)}
 	files, _ := fs.Sub(migrations, "migrations")
 	if err := s.Migrate(context.Background(), files); err != nil {
 		db.Close()

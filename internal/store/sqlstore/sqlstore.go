@@ -43,89 +43,51 @@ type Dialect struct {
 	// Retryable reports errors after which a transaction can simply run again (deadlocks,
 	// serialization failures); nil: none.
 	Retryable func(error) bool
-	// PrepareStatements: sqlstore keeps every query prepared, for a driver that keeps no
-	// prepared statements of its own (see stmtCache).
-	PrepareStatements bool
 }
 
 // DB is a store.Store on a *sql.DB.
 type DB struct {
-	sql   *sql.DB
-	d     Dialect
-	db    conn
-	stmts *stmtCache
+	sql *sql.DB
+	d   Dialect
+	db  conn
 }
 
 var _ store.Store = (*DB)(nil)
 
 // New returns the store on db, which speaks d. Migrate it before use.
 func New(db *sql.DB, d Dialect) *DB {
-	var stmts *stmtCache
-	if d.PrepareStatements {
-		stmts = newStmtCache(db)
-	}
-	return &DB{sql: db, d: d, db: conn{db: db, numbered: d.Numbered, stmts: stmts}, stmts: stmts}
+	return &DB{sql: db, d: d, db: conn{db, d.Numbered}}
 }
 
 // Close closes the database.
-func (s *DB) Close() error {
-	s.stmts.close()
-	return s.sql.Close()
-}
+func (s *DB) Close() error { return s.sql.Close() }
 
 // SQL returns the underlying database (for tests and administration).
 func (s *DB) SQL() *sql.DB { return s.sql }
 
-// conn runs queries written with ? placeholders on the database (db) or in a transaction (tx),
-// as statements prepared once where the dialect wants that (stmts).
-type conn struct {
-	db       *sql.DB
-	tx       *sql.Tx // nil: outside a transaction
-	numbered bool
-	stmts    *stmtCache // nil: queries run as text
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// stmt returns query's prepared statement, bound to the transaction if there is one; nil
-// where it is not cached (the query then runs as text).
-func (c conn) stmt(ctx context.Context, query string) *sql.Stmt {
-	st := c.stmts.get(query, c.tx != nil)
-	if st != nil && c.tx != nil {
-		st = c.tx.StmtContext(ctx, st)
-	}
-	return st
+// conn runs queries written with ? placeholders on a database or in a transaction.
+type conn struct {
+	q        querier
+	numbered bool
 }
 
 func (c conn) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	query = c.bind(query)
-	if st := c.stmt(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
-	}
-	if c.tx != nil {
-		return c.tx.ExecContext(ctx, query, args...)
-	}
-	return c.db.ExecContext(ctx, query, args...)
+	return c.q.ExecContext(ctx, c.bind(query), args...)
 }
 
 func (c conn) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	query = c.bind(query)
-	if st := c.stmt(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
-	}
-	if c.tx != nil {
-		return c.tx.QueryContext(ctx, query, args...)
-	}
-	return c.db.QueryContext(ctx, query, args...)
+	return c.q.QueryContext(ctx, c.bind(query), args...)
 }
 
 func (c conn) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	query = c.bind(query)
-	if st := c.stmt(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	if c.tx != nil {
-		return c.tx.QueryRowContext(ctx, query, args...)
-	}
-	return c.db.QueryRowContext(ctx, query, args...)
+	return c.q.QueryRowContext(ctx, c.bind(query), args...)
 }
 
 // bind numbers the ? placeholders of query ($1, $2, ...) when the dialect wants that. Our
@@ -173,7 +135,7 @@ func (s *DB) tryTx(ctx context.Context, fn func(c conn) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(conn{db: s.sql, tx: tx, numbered: s.d.Numbered, stmts: s.stmts}); err != nil {
+	if err := fn(conn{tx, s.d.Numbered}); err != nil {
 		tx.Rollback()
 		return err
 	}
