@@ -27,11 +27,13 @@ func TestGoHeldBytesSumsEveryProcess(t *testing.T) {
 go_memstats_sys_bytes{process="runner-1"} 6.517788e+07
 go_memstats_sys_bytes{process="serve"} 2.097152e+07
 go_memstats_stack_sys_bytes{process="serve"} 1e+09
+go_memstats_sys_bytes_other{process="serve"} 1e+09
+go_memstats_sys_bytes{process="a runner } with spaces"} 1.048576e+06 1733300000000
 go_memstats_heap_released_bytes{process="runner-1"} 6.995968e+06
 go_memstats_heap_released_bytes{process="serve"} 1.048576e+06
 `
 	got, err := goHeldBytes(text)
-	if want := int64(65177880 + 20971520 - 6995968 - 1048576); err != nil || got != want {
+	if want := int64(65177880 + 20971520 + 1048576 - 6995968 - 1048576); err != nil || got != want {
 		t.Errorf("goHeldBytes = %d, %v; want %d", got, err, want)
 	}
 	if _, err := goHeldBytes("# no Go metrics\nprocess_resident_memory_bytes 1e+08\n"); err == nil {

@@ -275,10 +275,12 @@ func (l *livesnapSide) shots(ctx context.Context) ([][]time.Time, snapStats, err
 	if missing > 0 {
 		st.notes = append(st.notes, fmt.Sprintf("%d file records without their object", missing))
 	}
-	if m, err := l.cli.get(ctx, "/metrics"); err == nil {
-		st.misses = missesByReason(m)
-	} else {
-		st.notes = append(st.notes, "no /metrics: "+err.Error())
+	m, err := l.cli.get(ctx, "/metrics")
+	if err == nil {
+		st.misses, err = missesByReason(m)
+	}
+	if err != nil {
+		st.notes = append(st.notes, "misses not read from /metrics: "+err.Error())
 	}
 	return out, st, nil
 }
@@ -324,57 +326,62 @@ func (l *livesnapSide) goMem(ctx context.Context) (int64, error) {
 func goHeldBytes(text string) (int64, error) {
 	var sys, released float64
 	var seen bool
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		var sum *float64
-		switch {
-		case strings.HasPrefix(line, "go_memstats_sys_bytes"):
-			sum, seen = &sys, true
-		case strings.HasPrefix(line, "go_memstats_heap_released_bytes"):
-			sum = &released
-		default:
-			continue
+	err := eachSample(text, func(name, _ string, v float64) {
+		switch name {
+		case "go_memstats_sys_bytes":
+			sys, seen = sys+v, true
+		case "go_memstats_heap_released_bytes":
+			released += v
 		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if i < 0 || err != nil {
-			return 0, fmt.Errorf("metrics line %q", line)
-		}
-		*sum += v
+	})
+	if err != nil {
+		return 0, err
 	}
 	if !seen {
 		return 0, errors.New("no go_memstats_sys_bytes in /metrics")
 	}
-	return int64(sys - released), sc.Err()
+	return int64(sys - released), nil
 }
 
 // missesByReason sums livesnap_snapshot_misses_total over processes, by reason.
-func missesByReason(text string) map[string]float64 {
+func missesByReason(text string) (map[string]float64, error) {
 	out := map[string]float64{}
+	err := eachSample(text, func(name, labels string, v float64) {
+		if name != "livesnap_snapshot_misses_total" {
+			return
+		}
+		if _, reason, ok := strings.Cut(labels, `reason="`); ok {
+			reason, _, _ = strings.Cut(reason, `"`)
+			out[reason] += v
+		}
+	})
+	return out, err
+}
+
+// eachSample calls fn with every sample of a Prometheus text exposition: the metric's name,
+// its labels as written between the braces, and its value. Comments and blank lines are
+// skipped; a sample line whose value is not a number is an error.
+func eachSample(text string, fn func(name, labels string, v float64)) error {
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, "livesnap_snapshot_misses_total{")
-		if !ok {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
 			continue
 		}
-		labels, value, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
+		series, value, ok := strings.Cut(line, " ")
+		if i := strings.LastIndexByte(line, '}'); i >= 0 { // label values may hold spaces
+			series, value, ok = line[:i+1], strings.TrimSpace(line[i+1:]), true
 		}
-		_, reason, ok := strings.Cut(labels, `reason="`)
-		if !ok {
-			continue
+		value, _, _ = strings.Cut(strings.TrimSpace(value), " ") // a timestamp may follow
+		v, err := strconv.ParseFloat(value, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("metrics line %q", line)
 		}
-		reason, _, _ = strings.Cut(reason, `"`)
-		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
-			out[reason] += v
-		}
+		name, labels, _ := strings.Cut(series, "{")
+		fn(name, strings.TrimSuffix(labels, "}"), v)
 	}
-	return out
+	return sc.Err()
 }
 
 func (l *livesnapSide) stop() {

@@ -127,9 +127,9 @@ livesnap_snapshot_misses_total{process="runner-2",reason="no_keyframe_before_nex
 livesnap_snapshot_misses_total{process="runner-2",reason="previous_capture_still_running"} 1
 livesnap_snapshots_total{process="runner-1"} 40
 `
-	m := missesByReason(text)
-	if len(m) != 2 || m["no_keyframe_before_next_tick"] != 5 || m["previous_capture_still_running"] != 1 {
-		t.Fatalf("%v", m)
+	m, err := missesByReason(text)
+	if err != nil || len(m) != 2 || m["no_keyframe_before_next_tick"] != 5 || m["previous_capture_still_running"] != 1 {
+		t.Fatalf("%v, %v", m, err)
 	}
 }
 
