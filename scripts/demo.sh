@@ -11,9 +11,12 @@ RTMP=${DEMO_RTMP:-127.0.0.1:19350}
 SAMPLE=${LIVESNAP_SAMPLE:-../shared/media/big_buck_bunny_360p.mp4}
 WATCH=${DEMO_SECONDS:-16}
 STREAM="rtmp://$RTMP/live/bunny"
+CREDIT="(Big Buck Bunny (c) Blender Foundation, CC BY 3.0)"
+[ -n "${LIVESNAP_SAMPLE:-}" ] && CREDIT="(your clip: $LIVESNAP_SAMPLE)"
 
 if [ ! -f "$SAMPLE" ]; then
   echo "sample clip $SAMPLE not found; generating a test pattern instead"
+  CREDIT="(a test pattern made with ffmpeg's testsrc2)"
   SAMPLE=$(mktemp --suffix=.mp4)
   ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=24 -t 20 \
     -c:v libx264 -g 64 -pix_fmt yuv420p "$SAMPLE"
@@ -74,4 +77,4 @@ call GetLiveSnapshotJob --JobId "$jid" | grep '"Status"'
 echo "== the images:"
 ls -l "$DATA/objects/demo-bucket/snapshot/$jid" "$DATA/objects/demo-bucket/snapshot/$jid.jpg"
 echo "Open them, e.g.: xdg-open $DATA/objects/demo-bucket/snapshot/$jid.jpg"
-echo "(Big Buck Bunny (c) Blender Foundation, CC BY 3.0)"
+echo "$CREDIT"
